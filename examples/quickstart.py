@@ -1,0 +1,25 @@
+"""The README quickstart, runnable: ``python examples/quickstart.py``."""
+
+import lucidtrace as lt
+
+lt.configure()  # ./lucidtrace.db; LUCIDTRACE_DATABASE_URL or database_url= overrides
+
+
+def search(query: str) -> str:
+    return "Iceland has 387,758 inhabitants (2024)."
+
+
+@lt.traced(kind="agent")  # sync, async, generator and async-generator functions
+def run(question: str) -> str:
+    lt.thought("I need Iceland's population, then its square.")
+    with lt.tool_call("search", {"query": "Iceland population"}) as call:
+        call.set_result(search("Iceland population"))  # an exception here is the tool's error
+    lt.retrieval(
+        "Iceland population",
+        documents=[{"id": "doc-3", "content": "...", "score": 0.91, "source": "wiki"}],
+    )
+    return lt.answer("About 387,758 people [doc-3].", cites=["doc-3"])
+
+
+run("How many people live in Iceland?")
+lt.flush()  # also runs at interpreter exit

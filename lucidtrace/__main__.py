@@ -1,0 +1,5 @@
+"""``python -m lucidtrace``: the ``lucidtrace`` command."""
+
+from lucidtrace.cli import main
+
+main()

@@ -1,0 +1,293 @@
+"""Ingest: the one path from OpenTelemetry spans to store rows.
+
+Every way spans reach the store (the in-process :class:`~lucidtrace.tracer.exporters.
+StoreSpanExporter`, the server's OTLP endpoint) builds :class:`SpanRecord` values and calls
+:func:`ingest_spans`. The mapping itself is pure (:func:`derive_trace`): it reads the conventions
+of :mod:`lucidtrace.store._readers` and derives each span's audit-trail steps and documents.
+
+:func:`ingest_spans` writes one batch in one transaction:
+
+1. spans are upserted on ``(project_id, span_id)``; a span's steps and documents are replaced, so
+   storing the same spans twice leaves the same rows (``ingested_ns`` keeps the first ingest);
+2. steps that another step of the trace supersedes are dropped (:mod:`lucidtrace.store._mapper`);
+3. every touched trace is recomputed from its stored spans (times, counts, tokens, models, root,
+   name, status, input/output, session, user, tags, metadata), so a span whose parent has not
+   arrived yet is stored as it is and the trace is right once the parent lands, whatever the order
+   of the batches.
+
+Works on SQLite and PostgreSQL, with executemany-style inserts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import operator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from lucidtrace.store._aggregate import (
+    aggregate_new_trace,
+    chunks,
+    recompute_traces,
+    settle_steps,
+    trace_row,
+    update_traces,
+)
+from lucidtrace.store._mapper import (
+    PROBLEMS_KEY,
+    MappedSpan,
+    derive_span,
+    derive_trace,
+    derive_valid_span,
+    id_error,
+)
+from lucidtrace.store._records import SpanEvent, SpanRecord, record_from_readable_span
+from lucidtrace.store.engine import SQLITE_BEGIN_OPTION
+from lucidtrace.store.models import DEFAULT_PROJECT_ID, Base
+
+__all__ = [
+    "PROBLEMS_KEY",
+    "IngestResult",
+    "MappedSpan",
+    "SpanEvent",
+    "SpanRecord",
+    "derive_span",
+    "derive_trace",
+    "ingest_spans",
+    "record_from_readable_span",
+]
+
+_spans = Base.metadata.tables["spans"]
+_steps = Base.metadata.tables["steps"]
+_documents = Base.metadata.tables["documents"]
+_traces = Base.metadata.tables["traces"]
+_projects = Base.metadata.tables["projects"]
+_SPAN_KEEP_ON_UPDATE = frozenset({"project_id", "span_id", "ingested_ns"})
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one call to :func:`ingest_spans` stored.
+
+    Attributes:
+        spans: spans upserted.
+        steps: steps written (before superseded ones were dropped).
+        documents: documents written.
+        trace_ids: the traces touched, recomputed.
+        problems: spans stored with at least one problem (listed in their attributes under
+            :data:`PROBLEMS_KEY`).
+        rejected: one message per record that could not be stored (invalid trace or span id).
+    """
+
+    spans: int
+    steps: int
+    documents: int
+    trace_ids: tuple[str, ...]
+    problems: int
+    rejected: tuple[str, ...] = ()
+
+
+def ingest_spans(
+    engine_or_connection: sa.Engine | sa.Connection,
+    records: Iterable[SpanRecord],
+    *,
+    project_id: str = DEFAULT_PROJECT_ID,
+) -> IngestResult:
+    """Store span records (and what they imply) in one transaction.
+
+    Args:
+        engine_or_connection: an engine (a transaction is opened and committed) or a connection
+            (its open transaction is used, or one is opened and committed).
+        records: the spans; later duplicates of one span id replace earlier ones.
+        project_id: the project the spans belong to (created when missing).
+    """
+    mapped: dict[str, MappedSpan] = {}
+    rejected: list[str] = []
+    for record in records:
+        error = id_error(record)
+        if error is not None:
+            rejected.append(f"span {record.name!r:.80}: {error}")
+            continue
+        item = derive_valid_span(record)
+        mapped[item.span["span_id"]] = item
+    items = list(mapped.values())
+    trace_ids = tuple(sorted({item.span["trace_id"] for item in items}))
+    now = time.time_ns()
+    with _transaction(engine_or_connection) as conn:
+        if items:
+            _write(conn, project_id, items, trace_ids, now)
+    return IngestResult(
+        spans=len(items),
+        steps=sum(len(item.steps) for item in items),
+        documents=sum(len(item.documents) for item in items),
+        trace_ids=trace_ids,
+        problems=sum(1 for item in items if item.problems),
+        rejected=tuple(rejected),
+    )
+
+
+@contextmanager
+def _transaction(target: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
+    if isinstance(target, sa.Engine):
+        # On SQLite, take the write lock up front: a transaction that reads first and writes
+        # later cannot wait for another writer and would fail with "database is locked".
+        options = {SQLITE_BEGIN_OPTION: "IMMEDIATE"}
+        with target.connect().execution_options(**options) as conn, conn.begin():
+            yield conn
+    elif target.in_transaction():
+        yield target
+    else:
+        with target.begin():
+            yield target
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"lucidtrace stores spans in SQLite or PostgreSQL, not {name}")
+
+
+def _write(
+    conn: sa.Connection,
+    project_id: str,
+    items: list[MappedSpan],
+    trace_ids: tuple[str, ...],
+    now: int,
+) -> None:
+    conn.execute(
+        _insert(conn, _projects).on_conflict_do_nothing(),
+        [{"id": project_id, "name": project_id, "created_ns": now}],
+    )
+    by_trace: dict[str, list[MappedSpan]] = {}
+    for item in items:
+        by_trace.setdefault(item.span["trace_id"], []).append(item)
+    # Each trace's row as if the batch held all its spans: exactly right for the traces this
+    # insert creates (they have no stored span yet), so those need no second pass. The insert
+    # does nothing for traces already stored: those are locked (PostgreSQL), then recomputed
+    # from what is stored once the batch is written.
+    fresh = {
+        trace_id: aggregate_new_trace(project_id, trace_id, by_trace[trace_id], now)
+        for trace_id in trace_ids
+    }
+    created = set(
+        conn.execute(
+            _insert(conn, _traces)
+            .on_conflict_do_nothing(index_elements=["project_id", "trace_id"])
+            .returning(_traces.c.trace_id),
+            [trace_row(update) for update, _ in fresh.values()],
+        ).scalars()
+    )
+    known = [t for t in trace_ids if t not in created]
+    for ids in chunks(known):
+        conn.execute(
+            sa.select(_traces.c.trace_id)
+            .where(_traces.c.project_id == project_id, _traces.c.trace_id.in_(ids))
+            .with_for_update()
+        ).all()
+    dropped: set[tuple[str, int]] = set()
+    for trace_id in created:
+        dropped |= fresh[trace_id][1]
+    # A span can only be stored already if its trace was (the foreign key): spans of created
+    # traces are plain inserts, the others upserts. Which of those are stored is asked first.
+    new_spans = [item.span for item in items if item.span["trace_id"] in created]
+    known_spans = [item.span for item in items if item.span["trace_id"] not in created]
+    stored = _stored_span_ids(conn, project_id, [span["span_id"] for span in known_spans])
+    constants = {"project_id": project_id, "ingested_ns": now}
+    if new_spans:
+        _insert_rows(conn, _spans, constants, new_spans)
+    if known_spans:
+        upsert = _insert(conn, _spans).values(constants)
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["project_id", "span_id"],
+                set_={
+                    c.name: upsert.excluded[c.name]
+                    for c in _spans.columns
+                    if c.name not in _SPAN_KEEP_ON_UPDATE
+                },
+            ),
+            known_spans,
+        )
+    # Steps and documents of spans stored before are replaced (new spans have none).
+    for table in (_steps, _documents):
+        for ids in chunks(stored):
+            conn.execute(
+                sa.delete(table).where(table.c.project_id == project_id, table.c.span_id.in_(ids))
+            )
+    step_rows = [row for item in items for row in item.steps]
+    if dropped:
+        step_rows = [row for row in step_rows if (row["span_id"], row["seq"]) not in dropped]
+    if step_rows:
+        _insert_rows(conn, _steps, {"project_id": project_id}, step_rows)
+    doc_rows = [row for item in items for row in item.documents]
+    if doc_rows:
+        _insert_rows(conn, _documents, {"project_id": project_id}, doc_rows)
+    if known:
+        answers = settle_steps(conn, project_id, known)
+        update_traces(conn, recompute_traces(conn, project_id, known, now, answers))
+
+
+def _insert_rows(
+    conn: sa.Connection, table: sa.Table, constants: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (all of ``table``'s columns but ``constants``, which every row shares).
+
+    On SQLite the rows go to the driver's ``executemany`` as tuples, with their JSON columns
+    encoded as SQLAlchemy would (``json.dumps``): per row, that is a few C calls instead of
+    SQLAlchemy's per-parameter processing, which cost as much as the mapping of the span. Other
+    databases take SQLAlchemy's path (psycopg needs its JSONB wrappers).
+    """
+    if conn.dialect.name != "sqlite":
+        conn.execute(sa.insert(table).values(constants), rows)
+        return
+    sql, plain, json_columns = _sqlite_insert(table, tuple(constants))
+    head = tuple(constants.values())
+    dumps = json.dumps
+    if len(json_columns) == 1:
+        (only,) = json_columns
+        params = [(*head, *plain(row), dumps(row[only])) for row in rows]
+    else:
+        params = [
+            (*head, *plain(row), *[dumps(row[name]) for name in json_columns]) for row in rows
+        ]
+    conn.exec_driver_sql(sql, params)
+
+
+@functools.cache
+def _sqlite_insert(
+    table: sa.Table, constant_names: tuple[str, ...]
+) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]], tuple[str, ...]]:
+    """The SQL of :func:`_insert_rows` on SQLite and how to take a row's values in its order."""
+    names = [c.name for c in table.columns if c.name not in constant_names]
+    json_columns = tuple(n for n in names if isinstance(table.c[n].type, sa.JSON))
+    plain_columns = [n for n in names if n not in json_columns]
+    if len(plain_columns) < 2:  # itemgetter returns a tuple only for two names or more
+        raise ValueError(f"{table.name}: too few columns for a batched insert")
+    order = [*constant_names, *plain_columns, *json_columns]
+    columns = ", ".join(f'"{name}"' for name in order)
+    marks = ", ".join("?" for _ in order)
+    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
+    return sql, operator.itemgetter(*plain_columns), json_columns
+
+
+def _stored_span_ids(conn: sa.Connection, project_id: str, span_ids: list[str]) -> list[str]:
+    stored: list[str] = []
+    for ids in chunks(span_ids):
+        stored.extend(
+            conn.execute(
+                sa.select(_spans.c.span_id).where(
+                    _spans.c.project_id == project_id, _spans.c.span_id.in_(ids)
+                )
+            ).scalars()
+        )
+    return stored
