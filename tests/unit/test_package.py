@@ -59,7 +59,7 @@ def test_every_init_has_a_sorted_explicit_all(init: Path) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["lucidtrace", "lucidtrace.tracer", "lucidtrace.store"],
+    ["lucidtrace", "lucidtrace.probes", "lucidtrace.store", "lucidtrace.tracer"],
 )
 def test_every_exported_name_exists(module: str) -> None:
     mod = importlib.import_module(module)
