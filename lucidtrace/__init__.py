@@ -40,6 +40,7 @@ from lucidtrace.tracer import (
     context,
     flush,
     get_stats,
+    instrument,
     retrieval,
     shutdown,
     span,
@@ -47,6 +48,7 @@ from lucidtrace.tracer import (
     tool_call,
     trace_attributes,
     traced,
+    uninstrument,
 )
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "context",
     "flush",
     "get_stats",
+    "instrument",
     "retrieval",
     "shutdown",
     "span",
@@ -66,4 +69,5 @@ __all__ = [
     "tool_call",
     "trace_attributes",
     "traced",
+    "uninstrument",
 ]

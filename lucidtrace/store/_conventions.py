@@ -42,11 +42,33 @@ OPERATION_KINDS: Mapping[str, str] = {
 """``gen_ai.operation.name`` to span kind."""
 
 OPENINFERENCE_KIND = "openinference.span.kind"
+TRACELOOP_KIND = "traceloop.span.kind"
 _KIND_ALIASES = {"RERANKER": "RETRIEVER", "PROMPT": "CHAIN"}
 
+TRACELOOP_KINDS: Mapping[str, str] = {
+    "workflow": "CHAIN",
+    "task": "CHAIN",
+    "agent": "AGENT",
+    "tool": "TOOL",
+    "unknown": "UNKNOWN",
+}
+"""OpenLLMetry's ``traceloop.span.kind`` to span kind."""
+
+LLM_REQUEST_KINDS: Mapping[str, str] = {
+    "chat": "LLM",
+    "completion": "LLM",
+    "embedding": "EMBEDDING",
+    "rerank": "RETRIEVER",
+}
+"""OpenLLMetry's ``llm.request.type`` (on its LLM spans) to span kind."""
+
 TRACE_FIELD_KEYS: Mapping[str, tuple[str, ...]] = {
-    "session_id": (semconv.SESSION_ID, "session.id"),
-    "user_id": (semconv.USER_ID, "user.id"),
+    "session_id": (
+        semconv.SESSION_ID,
+        "session.id",
+        "traceloop.association.properties.session_id",
+    ),
+    "user_id": (semconv.USER_ID, "user.id", "traceloop.association.properties.user_id"),
     "tags": (semconv.TAGS, "tag.tags"),
     "metadata": (semconv.METADATA, "metadata"),
     "name": (semconv.TRACE_NAME,),
@@ -154,7 +176,12 @@ class SpanDraft:
 
 
 def resolve_kind(view: SpanView) -> str:
-    """Span kind: ``lucidtrace.span.kind`` > ``openinference.span.kind`` > GenAI operation."""
+    """The span kind: the first attribute of a known value, in precedence order.
+
+    The order is ``lucidtrace.span.kind``, ``openinference.span.kind``, ``traceloop.span.kind``,
+    ``gen_ai.operation.name``, ``llm.request.type``; with none, UNKNOWN. An unknown value is
+    listed as a problem and the next attribute is tried.
+    """
     for key in (semconv.SPAN_KIND, OPENINFERENCE_KIND):
         value = view.get_str(key)
         if value:
@@ -162,10 +189,34 @@ def resolve_kind(view: SpanView) -> str:
             if kind in SPAN_KINDS:
                 return kind
             view.problems.append(f"{key}: unknown span kind {value!r:.60}")
-    operation = view.get_str(semconv.OPERATION_NAME)
-    if operation:
-        return OPERATION_KINDS.get(operation.lower(), "UNKNOWN")
+    for key, table in (
+        (TRACELOOP_KIND, TRACELOOP_KINDS),
+        (semconv.OPERATION_NAME, OPERATION_KINDS),
+        ("llm.request.type", LLM_REQUEST_KINDS),
+    ):
+        value = view.get_str(key)
+        if value:
+            found = table.get(value.lower())
+            if found is not None:
+                return found
+            view.problems.append(f"{key}: unknown value {value!r:.60}")
     return "UNKNOWN"
+
+
+def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """Rebuild a flattened list: ``{prefix}{i}.{rest}`` keys become ``[{rest: value}, ...]``.
+
+    Only the indices present are kept, in order (``prefix.99999999999.x`` is one entry, not a
+    list that long).
+    """
+    groups: dict[int, dict[str, Any]] = {}
+    for key, value in attrs.items():
+        if not key.startswith(prefix):
+            continue
+        index, dot, rest = key[len(prefix) :].partition(".")
+        if dot and rest and index.isdigit() and index.isascii():
+            groups.setdefault(int(index), {})[rest] = value
+    return [groups[i] for i in sorted(groups)]
 
 
 def trace_fields(values: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:

@@ -36,8 +36,10 @@ from lucidtrace.store._conventions import (
     resolve_kind,
     trace_fields,
 )
+from lucidtrace.store._genai_legacy import read_genai_event, read_genai_legacy
 from lucidtrace.store._jsonattr import attributes_to_jsonable, clean_text
 from lucidtrace.store._openinference import read_openinference
+from lucidtrace.store._openllmetry import read_openllmetry
 from lucidtrace.store._readers import read_genai, read_lucidtrace
 from lucidtrace.store._records import STATUS_CODES, SpanEvent, SpanRecord
 
@@ -48,6 +50,9 @@ READERS: tuple[tuple[str, Reader], ...] = (
     ("lucidtrace", read_lucidtrace),
     ("openinference", read_openinference),
     ("genai", read_genai),
+    ("genai_event", read_genai_event),
+    ("genai_legacy", read_genai_legacy),
+    ("openllmetry", read_openllmetry),
 )
 """Every convention reader, highest precedence first."""
 

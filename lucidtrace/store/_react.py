@@ -11,6 +11,10 @@ Text before the first keyword is a thought when the text uses ReAct keywords at 
 prompt ends with ``Thought:``, so the model's output starts inside the thought). Text with no
 keyword and no ``<think>`` block yields no steps: plain model output is not an answer.
 
+A ``Final Answer`` carries the ids of the sources it cites in brackets (``[doc-3]``, ``[2]``,
+``[arxiv:2401.1]``): bracketed tokens with a digit and no spaces, not markdown links, are its
+:attr:`ReactStep.citations`.
+
 ``Observation:`` sections are returned with type ``OBSERVATION`` so that a caller reading an agent
 log can use them; in an LLM's *output* an observation is something the model wrote, not something a
 tool returned, and the ingest mapper drops it.
@@ -21,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ReactStep", "parse_react", "split_think"]
+__all__ = ["ReactStep", "cited_ids", "parse_react", "split_think"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class ReactStep:
     text: str | None = None
     tool_name: str | None = None
     tool_args: str | None = None
+    citations: tuple[str, ...] = ()
 
 
 _KEYWORD = re.compile(
@@ -42,6 +47,7 @@ _KEYWORD = re.compile(
 _THINK = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
 _CLOSE_THINK = re.compile(r"</think>", re.IGNORECASE)
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```$", re.DOTALL)
+_CITATION = re.compile(r"\[([A-Za-z0-9][\w.:/#-]{0,199})\](?!\()")
 _BRACKET_CALL = re.compile(r"^([^\[\]\n(]+?)\s*[\[(](.*)[\])]\s*$", re.DOTALL)
 
 
@@ -64,6 +70,12 @@ def split_think(text: str) -> tuple[list[str], str]:
 
     rest = _THINK.sub(keep, text)
     return [t for t in thoughts if t], rest.strip()
+
+
+def cited_ids(text: str) -> tuple[str, ...]:
+    """The source ids an answer cites in brackets (``[doc-3]``), in order, without repeats."""
+    found = (m.group(1) for m in _CITATION.finditer(text))
+    return tuple(dict.fromkeys(c for c in found if any(ch.isdigit() for ch in c)))
 
 
 def _unfence(text: str) -> str:
@@ -95,7 +107,7 @@ def parse_react(text: str) -> list[ReactStep]:
         elif keyword == "observation":
             steps.append(ReactStep("OBSERVATION", body))
         elif keyword == "final answer":
-            steps.append(ReactStep("ANSWER", body))
+            steps.append(ReactStep("ANSWER", body, citations=cited_ids(body)))
         elif keyword == "action":
             steps.append(_action(body))
         else:  # action input: belongs to the action just before it
@@ -116,6 +128,6 @@ def _attach_input(steps: list[ReactStep], args: str) -> None:
     if steps and steps[-1].type == "ACTION" and steps[-1].tool_args is None:
         action = steps.pop()
         if (action.tool_name or "").lower().replace("_", " ") == "final answer":
-            steps.append(ReactStep("ANSWER", args))
+            steps.append(ReactStep("ANSWER", args, citations=cited_ids(args)))
         else:
             steps.append(ReactStep("ACTION", tool_name=action.tool_name, tool_args=args))

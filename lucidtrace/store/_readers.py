@@ -8,10 +8,15 @@ source of steps):
 3. ``genai``: current GenAI conventions (``execute_tool`` and ``retrieval`` spans, which
    lucidtrace's own tool and retriever spans use too; ``gen_ai.input/output.messages``; usage,
    model, provider) and the deprecated names still emitted by older instrumentations
-   (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` / ``completion_tokens``).
+   (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` / ``completion_tokens``);
+4. ``genai_event``: the same messages carried by a ``gen_ai.client.inference.operation.details``
+   event (:mod:`lucidtrace.store._genai_legacy`);
+5. ``genai_legacy``: the indexed ``gen_ai.prompt.{i}.*`` / ``gen_ai.completion.{i}.*`` form and the
+   single ``gen_ai.prompt`` / ``gen_ai.completion`` strings (:mod:`lucidtrace.store._genai_legacy`);
+6. ``openllmetry``: ``traceloop.entity.*`` of OpenLLMetry's workflow, task, agent and tool spans
+   (:mod:`lucidtrace.store._openllmetry`).
 
-A new convention (OpenLLMetry's ``traceloop.*``, the indexed ``gen_ai.prompt.{i}.*`` form) is one
-more reader function added to :data:`READERS` at its place in the order.
+The span kind has its own order (:func:`lucidtrace.store._conventions.resolve_kind`).
 
 Steps from an LLM's output (reasoning parts, tool-call parts, ReAct text) are placed at the end of
 the LLM span: that is when the model produced them. Text the model wrote is not an answer unless it
@@ -22,9 +27,16 @@ recorded no explicit one (see :mod:`lucidtrace.store._mapper`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from lucidtrace.store._conventions import DocumentDraft, SpanDraft, SpanView, StepDraft
+from lucidtrace.store._conventions import (
+    TRACELOOP_KIND,
+    DocumentDraft,
+    SpanDraft,
+    SpanView,
+    StepDraft,
+)
 from lucidtrace.store._jsonattr import as_text, unwrap_json_text
 from lucidtrace.store._react import parse_react
 from lucidtrace.tracer import semconv
@@ -44,7 +56,8 @@ def read_lucidtrace(view: SpanView, draft: SpanDraft) -> None:
     draft.fill("input", _text_attr(view, semconv.INPUT))
     output = _text_attr(view, semconv.OUTPUT)
     draft.fill("output", output)
-    if draft.kind == "AGENT":
+    # An agent that returned nothing (None is recorded as JSON null) gave no answer.
+    if draft.kind == "AGENT" and _present(view.attributes.get(semconv.OUTPUT)):
         draft.fill("final_output", output)
 
 
@@ -65,12 +78,14 @@ def read_genai(view: SpanView, draft: SpanDraft) -> None:
     )
     # A span of no declared kind is read by what it carries.
     unknown = draft.kind == "UNKNOWN"
-    if draft.kind == "TOOL" or (unknown and view.has(semconv.TOOL_NAME)):
+    # An OpenLLMetry tool span names its tool in traceloop.* only: its reader reads it.
+    genai_tool = view.has(semconv.TOOL_NAME) or not view.has(TRACELOOP_KIND)
+    if (draft.kind == "TOOL" and genai_tool) or (unknown and view.has(semconv.TOOL_NAME)):
         _read_tool(view, draft)
     elif draft.kind == "RETRIEVER" or (unknown and view.has(semconv.RETRIEVAL_DOCUMENTS)):
         _read_retrieval(view, draft)
     if view.has(semconv.OUTPUT_MESSAGES) or view.has(semconv.INPUT_MESSAGES):
-        _read_messages(view, draft)
+        read_messages(view, draft)
 
 
 def _read_tool(view: SpanView, draft: SpanDraft) -> None:
@@ -78,8 +93,11 @@ def _read_tool(view: SpanView, draft: SpanDraft) -> None:
         return
     record = view.record
     name = view.get_str(semconv.TOOL_NAME) or record.name.removeprefix("execute_tool ").strip()
-    args = as_text(view.attributes.get(semconv.TOOL_CALL_ARGUMENTS))
-    result = as_text(view.attributes.get(semconv.TOOL_CALL_RESULT))
+    attrs = view.attributes
+    # A traced function of kind "tool" records its call as the span's input and output instead
+    # of the GenAI tool attributes: the same action and observation either way.
+    args = as_text(attrs.get(semconv.TOOL_CALL_ARGUMENTS, _present_or_none(attrs, semconv.INPUT)))
+    result = as_text(attrs.get(semconv.TOOL_CALL_RESULT, _present_or_none(attrs, semconv.OUTPUT)))
     call_id = view.get_str(semconv.TOOL_CALL_ID)
     draft.fill("input", args)
     draft.fill("output", result)
@@ -157,7 +175,8 @@ def document(doc: Any, view: SpanView, where: str) -> DocumentDraft:
     )
 
 
-def _read_messages(view: SpanView, draft: SpanDraft) -> None:
+def read_messages(view: SpanView, draft: SpanDraft) -> None:
+    """``gen_ai.input.messages`` / ``gen_ai.output.messages`` (on the span or on an event)."""
     draft.fill("input", as_text(view.attributes.get(semconv.INPUT_MESSAGES)))
     draft.fill("output", as_text(view.attributes.get(semconv.OUTPUT_MESSAGES)))
     messages = view.get_json(semconv.OUTPUT_MESSAGES)
@@ -213,7 +232,26 @@ def add_react_steps(draft: SpanDraft, ts: int, text: str) -> None:
     """THOUGHT / ACTION / ANSWER steps from ReAct text a model wrote (its observations dropped)."""
     for step in parse_react(text):
         if step.type != "OBSERVATION":
-            draft.steps.append(StepDraft(ts, step.type, step.text, step.tool_name, step.tool_args))
+            draft.steps.append(
+                StepDraft(
+                    ts,
+                    step.type,
+                    step.text,
+                    step.tool_name,
+                    step.tool_args,
+                    citations=list(step.citations),
+                )
+            )
+
+
+def _present(value: Any) -> bool:
+    """Whether an input/output attribute holds something (JSON ``null`` or empty is nothing)."""
+    return value is not None and not (isinstance(value, str) and value.strip() in {"", "null"})
+
+
+def _present_or_none(attributes: Mapping[str, Any], key: str) -> Any:
+    value = attributes.get(key)
+    return value if _present(value) else None
 
 
 def _text_attr(view: SpanView, key: str) -> str | None:

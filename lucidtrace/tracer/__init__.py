@@ -18,6 +18,7 @@ from lucidtrace.tracer._config import (
     shutdown,
 )
 from lucidtrace.tracer._spans import SpanHandle, ToolCall
+from lucidtrace.tracer.integrations import instrument, uninstrument
 from lucidtrace.tracer.masking import MaskFn, mask_secrets
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "context",
     "flush",
     "get_stats",
+    "instrument",
     "mask_secrets",
     "resolve_database_url",
     "retrieval",
@@ -40,4 +42,5 @@ __all__ = [
     "tool_call",
     "trace_attributes",
     "traced",
+    "uninstrument",
 ]
