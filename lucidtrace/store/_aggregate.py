@@ -29,48 +29,41 @@ def chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def settle_steps(conn: sa.Connection, project_id: str, trace_ids: Sequence[str]) -> dict[str, str]:
+def settle_steps(
+    conn: sa.Connection, project_id: str, trace_ids: Sequence[str]
+) -> tuple[dict[str, str], dict[str, int]]:
     """Delete the steps :func:`superseded_steps` rules out in these traces.
 
+    Reads only the steps the rule can involve, without their text: the ACTIONs proposed on
+    spans other than ``TOOL`` spans and the ANSWERs (a few per trace), then the executed ACTIONs
+    that share a tool call id or a tool name with a proposal. The cost of a batch does not grow
+    with the number of tool calls its traces hold.
+
     Returns:
-        The text of each trace's last remaining ANSWER (read by the same query).
+        The text of each trace's last remaining ANSWER, and how many steps each trace lost.
     """
     by_trace: dict[str, list[StepFact]] = {}
-    answer_texts: dict[tuple[str, int], str | None] = {}
+    has_text: dict[tuple[str, int], bool] = {}
     for ids in chunks(trace_ids):
-        query = (
-            sa.select(
-                _steps.c.trace_id,
-                _steps.c.span_id,
-                _steps.c.seq,
-                _steps.c.type,
-                _steps.c.ts_ns,
-                _steps.c.tool_call_id,
-                _steps.c.tool_name,
-                _steps.c.tool_args,
-                _spans.c.kind,
-                _spans.c.start_ns,
-                _spans.c.end_ns,
-                _steps.c.text,
-            )
-            .join(
-                _spans,
-                sa.and_(
-                    _spans.c.project_id == _steps.c.project_id,
-                    _spans.c.span_id == _steps.c.span_id,
-                ),
-            )
-            .where(
-                _steps.c.project_id == project_id,
-                _steps.c.trace_id.in_(ids),
-                _steps.c.type.in_(("ACTION", "ANSWER")),
-            )
+        query = _fact_query().where(
+            _steps.c.project_id == project_id,
+            _steps.c.trace_id.in_(ids),
+            sa.or_(
+                _steps.c.type == "ANSWER",
+                sa.and_(_steps.c.type == "ACTION", _spans.c.kind != "TOOL"),
+            ),
         )
         for row in conn.execute(query):
             by_trace.setdefault(row.trace_id, []).append(StepFact(*row[1:11]))
-            if row.type == "ANSWER":
-                answer_texts[(row.span_id, row.seq)] = row.text
-    dropped = {key for facts in by_trace.values() for key in superseded_steps(facts)}
+            has_text[(row.span_id, row.seq)] = not row.no_text
+    _add_executed(conn, project_id, by_trace)
+    dropped: set[tuple[str, int]] = set()
+    deleted: dict[str, int] = {}
+    for trace_id, facts in by_trace.items():
+        lost = superseded_steps(facts)
+        if lost:
+            dropped |= lost
+            deleted[trace_id] = len(lost)
     if dropped:
         conn.execute(
             sa.delete(_steps).where(
@@ -80,19 +73,85 @@ def settle_steps(conn: sa.Connection, project_id: str, trace_ids: Sequence[str])
             ),
             [{"b_span": span_id, "b_seq": seq} for span_id, seq in sorted(dropped)],
         )
-    last: dict[str, str] = {}
+    finals: dict[tuple[str, int], str] = {}
     for trace_id, facts in by_trace.items():
         answers = [
             f
             for f in facts
             if f.type == "ANSWER"
             and (f.span_id, f.seq) not in dropped
-            and answer_texts[(f.span_id, f.seq)] is not None
+            and has_text[(f.span_id, f.seq)]
         ]
         if answers:
             final = max(answers, key=lambda f: (f.ts_ns, f.span_id, f.seq))
-            last[trace_id] = answer_texts[(final.span_id, final.seq)] or ""
-    return last
+            finals[(final.span_id, final.seq)] = trace_id
+    last: dict[str, str] = {}
+    keys = sorted(finals)
+    for start in range(0, len(keys), CHUNK):
+        for span_id, seq, text in conn.execute(
+            sa.select(_steps.c.span_id, _steps.c.seq, _steps.c.text).where(
+                _steps.c.project_id == project_id,
+                sa.tuple_(_steps.c.span_id, _steps.c.seq).in_(keys[start : start + CHUNK]),
+            )
+        ):
+            last[finals[(span_id, seq)]] = text or ""
+    return last, deleted
+
+
+def _fact_query() -> sa.Select[Any]:
+    """Steps with what :class:`StepFact` needs of them and of their span (no text)."""
+    return sa.select(
+        _steps.c.trace_id,
+        _steps.c.span_id,
+        _steps.c.seq,
+        _steps.c.type,
+        _steps.c.ts_ns,
+        _steps.c.tool_call_id,
+        _steps.c.tool_name,
+        _steps.c.tool_args,
+        _spans.c.kind,
+        _spans.c.start_ns,
+        _spans.c.end_ns,
+        _steps.c.text.is_(None).label("no_text"),
+    ).join(
+        _spans,
+        sa.and_(
+            _spans.c.project_id == _steps.c.project_id,
+            _spans.c.span_id == _steps.c.span_id,
+        ),
+    )
+
+
+def _add_executed(
+    conn: sa.Connection, project_id: str, by_trace: dict[str, list[StepFact]]
+) -> None:
+    """Add the executed ACTIONs that could supersede a proposal among ``by_trace``'s facts."""
+    for trace_id, facts in by_trace.items():
+        proposals = [f for f in facts if f.type == "ACTION"]
+        if not proposals:
+            continue
+        # The rule links a proposal with a call id to the executed ACTION of that id, or to one
+        # without an id of the same tool and arguments; a proposal without an id by tool and
+        # arguments alone.
+        call_ids = sorted({f.tool_call_id for f in proposals if f.tool_call_id})
+        no_id = sa.or_(_steps.c.tool_call_id.is_(None), _steps.c.tool_call_id == "")
+        linked: list[sa.ColumnElement[bool]] = [_steps.c.tool_call_id.in_(call_ids)]
+        for with_id in (True, False):
+            names = {f.tool_name for f in proposals if bool(f.tool_call_id) is with_id}
+            known = sorted(name for name in names if name is not None)
+            by_name = sa.or_(
+                _steps.c.tool_name.in_(known),
+                _steps.c.tool_name.is_(None) if None in names else sa.false(),
+            )
+            linked.append(sa.and_(no_id, by_name) if with_id else by_name)
+        query = _fact_query().where(
+            _steps.c.project_id == project_id,
+            _steps.c.trace_id == trace_id,
+            _steps.c.type == "ACTION",
+            _spans.c.kind == "TOOL",
+            sa.or_(*linked),
+        )
+        facts.extend(StepFact(*row[1:11]) for row in conn.execute(query))
 
 
 def recompute_traces(

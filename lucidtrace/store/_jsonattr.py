@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MAX_DEPTH = 64
@@ -35,6 +36,65 @@ def clean_text(text: str, problems: list[str] | None = None, *, where: str = "")
             if problems is not None:
                 problems.append(f"{where or 'value'}: invalid unicode (lone surrogates) replaced")
     return text
+
+
+def clean_json(value: Any, problems: list[str] | None = None, *, where: str = "") -> Any:
+    """:func:`clean_text` applied to every string of a JSON value (keys too), recursively.
+
+    Returns ``value`` itself when nothing needed cleaning (the common case costs one scan).
+    """
+    if isinstance(value, str):
+        if "\x00" in value or not value.isascii():
+            return clean_text(value, problems, where=where)
+        return value
+    if isinstance(value, dict):
+        out = {
+            clean_json(k, problems, where=where): clean_json(v, problems, where=where)
+            for k, v in value.items()
+        }
+        same = len(out) == len(value) and all(k in value and value[k] is v for k, v in out.items())
+        return value if same else out
+    if isinstance(value, list | tuple):
+        items = [clean_json(v, problems, where=where) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+_UNSAFE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def may_decode_unsafe(values: Iterable[Any]) -> bool:
+    r"""Whether decoding these (cleaned) attribute values as JSON can give NUL or surrogates.
+
+    Cleaned text holds neither; only a JSON escape (``\u0000``, ``\ud800``...) can bring them
+    back, so rows derived from values without one need no second cleaning pass.
+    """
+    search = _UNSAFE_ESCAPE.search
+    for value in values:
+        if type(value) is str:
+            if "\\u" in value and search(value):
+                return True
+        elif isinstance(value, list | tuple) and any(
+            type(v) is str and "\\u" in v and search(v) for v in value
+        ):
+            return True
+    return False
+
+
+def clean_row(
+    row: dict[str, Any], problems: list[str], *, where: str, skip: frozenset[str] = frozenset()
+) -> None:
+    """Clean every text and JSON value of a row in place (``skip``: columns already clean).
+
+    Values that the convention readers decoded from JSON text (a tool result, a document) can
+    hold NUL characters or lone surrogates again; this is the last step before a row is stored.
+    """
+    for key, value in row.items():
+        if key in skip or value is None or isinstance(value, bool | int | float):
+            continue
+        cleaned = clean_json(value, problems, where=f"{where} {key}")
+        if cleaned is not value:
+            row[key] = cleaned
 
 
 def to_jsonable(  # noqa: PLR0911 - one return per kind of value reads best

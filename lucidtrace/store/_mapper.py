@@ -37,7 +37,12 @@ from lucidtrace.store._conventions import (
     trace_fields,
 )
 from lucidtrace.store._genai_legacy import read_genai_event, read_genai_legacy
-from lucidtrace.store._jsonattr import attributes_to_jsonable, clean_text
+from lucidtrace.store._jsonattr import (
+    attributes_to_jsonable,
+    clean_row,
+    clean_text,
+    may_decode_unsafe,
+)
 from lucidtrace.store._openinference import read_openinference
 from lucidtrace.store._openllmetry import read_openllmetry
 from lucidtrace.store._readers import read_genai, read_lucidtrace
@@ -61,6 +66,7 @@ _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _LIMITS = {"name": 500, "model": 200, "provider": 100, "scope": 200}
 _STEP_LIMITS = {"tool_name": 200, "tool_call_id": 200}
 _DOC_ID_LIMIT = 500
+_CLEAN_COLUMNS = frozenset({"attributes", "events", "resource"})
 
 
 @dataclass(frozen=True)
@@ -230,6 +236,16 @@ def _rows(
         }
         for rank, doc in enumerate(draft.documents, start=1)
     )
+    # What the readers decoded from JSON text can hold NUL or lone surrogates again: the one
+    # cleaning rule runs over every value stored (attributes were cleaned on the way in).
+    if may_decode_unsafe(attributes.values()) or any(
+        may_decode_unsafe(e.attributes.values()) for e in record.events
+    ):
+        clean_row(span, problems, where="span", skip=_CLEAN_COLUMNS)
+        for step in steps:
+            clean_row(step, problems, where=str(step["type"]))
+        for document in documents:
+            clean_row(document, problems, where="document")
     if problems:
         attributes[PROBLEMS_KEY] = list(problems)
     return MappedSpan(span, steps, documents, fields, tuple(problems))

@@ -47,6 +47,13 @@ SQLITE_BEGIN_OPTION = "lucidtrace_sqlite_begin"
 """Connection execution option: ``"IMMEDIATE"`` makes the next SQLite transaction take the write
 lock when it begins, so a writer waits for other writers up front instead of failing midway."""
 
+SQLITE_FILE_SUFFIXES = (".db", ".db3", ".sqlite", ".sqlite3")
+"""Endings of a bare file path that :func:`normalize_url` takes for a SQLite file."""
+
+POSTGRES_CONNECT_TIMEOUT_S = 10
+"""Seconds a PostgreSQL connection attempt may take (unless the URL sets ``connect_timeout``):
+a store that cannot be reached fails ``configure()`` quickly instead of hanging."""
+
 _POSTGRES_SCHEMES = ("postgres", "postgresql")
 _PASSWORD_IN_URL = re.compile(r"(://[^/@:]*:)[^@/]*@")
 
@@ -55,7 +62,11 @@ def normalize_url(url: str) -> str:
     """Turn what a user typed into the SQLAlchemy URL lucidtrace uses.
 
     ``postgresql://`` and ``postgres://`` select psycopg 3 (``postgresql+psycopg://``); SQLite URLs
-    are kept as they are; a bare file path means a SQLite file.
+    are kept as they are; a bare file path ending in ``.db``, ``.db3``, ``.sqlite`` or ``.sqlite3``
+    means a SQLite file. Anything else without ``://`` is refused (a typo must not become a file).
+
+    Raises:
+        StoreError: the text is empty, or neither a URL nor a SQLite file path.
     """
     text = url.strip()
     if not text:
@@ -64,6 +75,11 @@ def normalize_url(url: str) -> str:
             "postgresql://user@host/dbname"
         )
     if "://" not in text:
+        if not text.lower().endswith(SQLITE_FILE_SUFFIXES):
+            raise StoreError(
+                f"not a database URL: {text!r:.200}: use sqlite:///path/to/lucidtrace.db, a file "
+                "path ending in .db, or postgresql://user@host/dbname"
+            )
         return f"sqlite:///{text}"
     scheme, rest = text.split("://", 1)
     if scheme.lower() in _POSTGRES_SCHEMES:
@@ -223,7 +239,10 @@ def _prepare_sqlite_file(path: Path) -> None:
 
 def _postgres_engine(parsed: sa.URL) -> sa.Engine:
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"PostgreSQL support needs the {exc.name or 'psycopg'} driver: "

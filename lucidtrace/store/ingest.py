@@ -33,11 +33,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lucidtrace.store._aggregate import (
+    RootSpan,
     aggregate_new_trace,
     chunks,
     recompute_traces,
     settle_steps,
     trace_row,
+    trace_update,
     update_traces,
 )
 from lucidtrace.store._mapper import (
@@ -233,8 +235,19 @@ def _write(
     if doc_rows:
         _insert_rows(conn, _documents, {"project_id": project_id}, doc_rows)
     if known:
-        answers = settle_steps(conn, project_id, known)
-        update_traces(conn, recompute_traces(conn, project_id, known, now, answers))
+        answers, deleted = settle_steps(conn, project_id, known)
+        updates, full = _grown_traces(
+            conn,
+            project_id,
+            {t: by_trace[t] for t in known},
+            stored=set(stored),
+            answers=answers,
+            deleted=deleted,
+            now=now,
+        )
+        if full:
+            updates.extend(recompute_traces(conn, project_id, full, now, answers))
+        update_traces(conn, updates)
 
 
 def _insert_rows(
@@ -291,3 +304,171 @@ def _stored_span_ids(conn: sa.Connection, project_id: str, span_ids: list[str]) 
             ).scalars()
         )
     return stored
+
+
+def _grown_traces(
+    conn: sa.Connection,
+    project_id: str,
+    batch: dict[str, list[MappedSpan]],
+    *,
+    stored: set[str],
+    answers: dict[str, str],
+    deleted: dict[str, int],
+    now: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """New rows of stored traces that this batch only added spans to, from their stored rows.
+
+    A trace's row is its stored row plus the batch: times, counts and tokens add up, and the
+    root, name, status, input, session, user, tags and metadata stay as they were when the batch
+    cannot change them (its spans hang below the stored root and repeat the trace fields already
+    stored). Looking that up costs a few indexed reads per trace, whatever its size.
+
+    Returns:
+        The rows computed so, and the traces that need a full recompute instead (a span stored
+        again, a new root, a trace field the batch changes).
+    """
+    ids = list(batch)
+    old: dict[str, Any] = {}
+    row: Any
+    for chunk in chunks(ids):
+        for row in conn.execute(
+            sa.select(_traces).where(
+                _traces.c.project_id == project_id, _traces.c.trace_id.in_(chunk)
+            )
+        ):
+            old[row.trace_id] = row
+    roots: dict[str, Any] = {}
+    root_ids = [row.root_span_id for row in old.values() if row.root_span_id is not None]
+    for chunk in chunks(root_ids):
+        for row in conn.execute(
+            sa.select(
+                _spans.c.span_id, _spans.c.parent_span_id, _spans.c.start_ns, _spans.c.output
+            ).where(_spans.c.project_id == project_id, _spans.c.span_id.in_(chunk))
+        ):
+            roots[row.span_id] = row
+    outside = {
+        (item.span["trace_id"], item.span["parent_span_id"])
+        for items in batch.values()
+        for item in items
+        if item.span["parent_span_id"] is not None
+    }
+    outside -= {
+        (trace_id, item.span["span_id"]) for trace_id, items in batch.items() for item in items
+    }
+    parents = _stored_parents(conn, project_id, sorted(outside))
+    updates: list[dict[str, Any]] = []
+    full: list[str] = []
+    for trace_id, items in batch.items():
+        row = old.get(trace_id)
+        root = roots.get(row.root_span_id) if row is not None else None
+        update = None
+        if (
+            row is not None
+            and root is not None
+            and not any(item.span["span_id"] in stored for item in items)
+        ):
+            update = _grown_trace(
+                row, root, items, parents=parents, answers=answers, deleted=deleted, now=now
+            )
+        if update is None:
+            full.append(trace_id)
+        else:
+            updates.append(update)
+    return updates, full
+
+
+def _stored_parents(
+    conn: sa.Connection, project_id: str, wanted: list[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which ``(trace_id, span_id)`` of ``wanted`` are stored spans."""
+    found: set[tuple[str, str]] = set()
+    span_ids = [span_id for _, span_id in wanted]
+    for chunk in chunks(span_ids):
+        found.update(
+            (row.trace_id, row.span_id)
+            for row in conn.execute(
+                sa.select(_spans.c.trace_id, _spans.c.span_id).where(
+                    _spans.c.project_id == project_id, _spans.c.span_id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def _grown_trace(
+    row: Any,
+    root: Any,
+    items: list[MappedSpan],
+    *,
+    parents: set[tuple[str, str]],
+    answers: dict[str, str],
+    deleted: dict[str, int],
+    now: int,
+) -> dict[str, Any] | None:
+    """:func:`_grown_traces` for one trace, or None when it needs a full recompute."""
+    trace_id = row.trace_id
+    spans = [item.span for item in items]
+    in_batch = {span["span_id"] for span in spans}
+    if root.parent_span_id is not None and root.parent_span_id in in_batch:
+        return None  # the stored root gets a parent: the trace has a new root
+    root_key = (root.start_ns, root.span_id)
+    for span in spans:
+        parent = span["parent_span_id"]
+        is_root = parent is None or (parent not in in_batch and (trace_id, parent) not in parents)
+        if is_root and (span["start_ns"], span["span_id"]) < root_key:
+            return None  # an earlier root arrived
+    fields = {
+        "name": row.name,
+        "session_id": row.session_id,
+        "user_id": row.user_id,
+        "tags": list(row.tags or []),
+        "metadata": dict(row.metadata or {}),
+    }
+    if not all(_keeps_fields(item.trace_fields, fields) for item in items if item.trace_fields):
+        return None
+    totals = (
+        min(row.start_ns, *(span["start_ns"] for span in spans)),
+        max(row.end_ns, *(span["end_ns"] for span in spans)),
+        row.span_count + len(spans),
+        row.input_tokens + sum(span["input_tokens"] or 0 for span in spans),
+        row.output_tokens + sum(span["output_tokens"] or 0 for span in spans),
+        row.reasoning_tokens + sum(span["reasoning_tokens"] or 0 for span in spans),
+    )
+    models = [*(row.models or []), *(span["model"] for span in spans if span["model"] is not None)]
+    steps = row.step_count + sum(len(item.steps) for item in items) - deleted.get(trace_id, 0)
+    return trace_update(
+        row.project_id,
+        trace_id,
+        now,
+        root=RootSpan(
+            root.span_id,
+            row.name,
+            "error" if row.status == "error" else "ok",
+            row.input,
+            root.output,
+        ),
+        totals=totals,
+        models=models,
+        step_count=steps,
+        fields=fields,
+        last_answer=answers.get(trace_id),
+    )
+
+
+def _keeps_fields(found: dict[str, Any], merged: dict[str, Any]) -> bool:
+    """Whether merging a span's trace fields into ``merged`` changes nothing, wherever it sorts.
+
+    True when its scalars equal the merged ones, its tags are a prefix of the merged tags and its
+    metadata is part of the merged metadata.
+    """
+    for name in ("session_id", "user_id", "name"):
+        if name in found and found[name] != merged[name]:
+            return False
+    tags = list(found.get("tags", []))
+    if tags != merged["tags"][: len(tags)]:
+        return False
+    metadata = merged["metadata"]
+    return all(
+        key in metadata and metadata[key] == value
+        for key, value in found.get("metadata", {}).items()
+    )

@@ -45,6 +45,26 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _text(value: object) -> str:
+    """``str(value)``, never raising: a broken ``__str__`` gives the repr, then a placeholder.
+
+    A value that cannot be shown must not cost the rest of the record (the documents of a
+    retrieval, the citations of an answer).
+    """
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        log_once(
+            "str", "lucidtrace: str() of a %s raised; its repr is stored", type(value).__name__
+        )
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__qualname__}>"
+
+
 # ----------------------------------------------------------------------------- spans
 
 
@@ -145,7 +165,7 @@ def thought(text: str) -> None:
     if STATE.tracer is None:
         return
     try:
-        attributes: dict[str, AttributeValue] = {semconv.THOUGHT_TEXT: str(text)}
+        attributes: dict[str, AttributeValue] = {semconv.THOUGHT_TEXT: _text(text)}
         current = _current_recording_span()
         if current is not None:
             current.add_event(semconv.EVENT_THOUGHT, attributes)
@@ -167,8 +187,8 @@ def answer(text: str, *, cites: Iterable[object] | None = None) -> str:
         return text
     try:
         attributes: dict[str, AttributeValue] = {
-            semconv.ANSWER_TEXT: str(text),
-            semconv.ANSWER_CITATIONS: tuple(str(c) for c in cites or ()),
+            semconv.ANSWER_TEXT: _text(text),
+            semconv.ANSWER_CITATIONS: tuple(_text(c) for c in cites or ()),
         }
         current = _current_recording_span()
         if current is not None:
@@ -201,7 +221,7 @@ def _document(doc: object, rank: int) -> dict[str, Any]:
     doc_id = fields.pop("id", None)
     if doc_id is None:
         doc_id = metadata.get("id", rank)
-    out["id"] = str(doc_id)
+    out["id"] = _text(doc_id)
     for key in ("content", "score", "source"):
         if key in fields:
             out[key] = fields.pop(key)
@@ -231,13 +251,13 @@ def retrieval(
         return
     try:
         attributes: dict[str, AttributeValue] = {
-            semconv.RETRIEVAL_QUERY: str(query),
+            semconv.RETRIEVAL_QUERY: _text(query),
             semconv.RETRIEVAL_DOCUMENTS: to_json(
                 [_document(doc, rank) for rank, doc in enumerate(documents)]
             ),
         }
         if data_source is not None:
-            attributes[semconv.DATA_SOURCE_ID] = str(data_source)
+            attributes[semconv.DATA_SOURCE_ID] = _text(data_source)
         holder = _instant_span(name, "RETRIEVER", attributes)
         if holder is not None:
             holder.end()

@@ -135,23 +135,54 @@ def _hide_password(url: str) -> str:
 
 
 def _store_exporter(database_url: str) -> SpanExporter | None:
+    """A store exporter whose store is open and usable now, or None (logged in one line)."""
     try:
-        from lucidtrace.tracer.exporters import StoreSpanExporter  # noqa: PLC0415 - SQLAlchemy
-    except ImportError:
-        logger.exception("lucidtrace: the store exporter cannot be imported; tracing stays off")
-        return None
-    try:
-        return StoreSpanExporter(database_url)
-    except Exception as exc:  # a bad URL or unwritable directory must not crash the agent
+        from lucidtrace.tracer.exporters import (  # noqa: PLC0415 - SQLAlchemy
+            StoreSpanExporter,
+            failure_reason,
+        )
+    except ImportError as exc:
         logger.error(
-            "lucidtrace: could not open the store at %s (%s: %s); tracing stays off. Point "
-            "%s or configure(database_url=...) at a database you can write to.",
-            _hide_password(database_url),
-            type(exc).__name__,
-            exc,
-            LUCIDTRACE_DATABASE_URL,
+            "lucidtrace: the store exporter cannot be imported (%s); tracing stays off", exc
         )
         return None
+    exporter: StoreSpanExporter | None = None
+    try:
+        _check_url(database_url)
+        exporter = StoreSpanExporter(database_url)
+        exporter.open()
+    except Exception as exc:  # a bad URL or unwritable directory must not crash the agent
+        from lucidtrace.store.errors import StoreError  # noqa: PLC0415 - imported by the exporter
+
+        reason = str(exc) if isinstance(exc, StoreError) else failure_reason(exc)
+        logger.error(
+            "lucidtrace: could not open the store at %s: %s; tracing stays off. Point %s or "
+            "configure(database_url=...) at a database you can write to.",
+            _hide_password(database_url),
+            " ".join(reason.split())[:500],
+            LUCIDTRACE_DATABASE_URL,
+        )
+        if exporter is not None:
+            exporter.shutdown()
+        return None
+    return exporter
+
+
+def _check_url(database_url: str) -> None:
+    """Refuse destinations that would lose the traces: an in-memory SQLite database."""
+    from lucidtrace.store.engine import normalize_url  # noqa: PLC0415 - SQLAlchemy on demand
+    from lucidtrace.store.errors import StoreError  # noqa: PLC0415
+
+    url = normalize_url(database_url)
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0].lower() == "sqlite":
+        path = rest[1:] if rest.startswith("/") else rest
+        if path in ("", ":memory:") or "mode=memory" in path:
+            msg = (
+                f"{database_url!r} is an in-memory SQLite database: its traces would vanish "
+                "with the process; use sqlite:///path/to/lucidtrace.db"
+            )
+            raise StoreError(msg)
 
 
 def _version() -> str:
@@ -212,8 +243,16 @@ def configure(
     if mask_defaults is None:
         mask_defaults = env_bool(LUCIDTRACE_MASK_DEFAULTS, True)
     masker = Masker(masks, mask_defaults=mask_defaults)
-    queue_size = max_queue_size or env_int(LUCIDTRACE_MAX_QUEUE_SIZE, 100_000)
-    batch_size = export_batch_size or env_int(LUCIDTRACE_EXPORT_BATCH_SIZE, 512)
+    queue_size = (
+        max_queue_size
+        if max_queue_size is not None
+        else env_int(LUCIDTRACE_MAX_QUEUE_SIZE, 100_000)
+    )
+    batch_size = (
+        export_batch_size
+        if export_batch_size is not None
+        else env_int(LUCIDTRACE_EXPORT_BATCH_SIZE, 512)
+    )
     interval = (
         flush_interval if flush_interval is not None else env_float(LUCIDTRACE_FLUSH_INTERVAL, 1.0)
     )
@@ -238,6 +277,7 @@ def configure(
         if not enabled:
             return
         _serialize.refresh_limits()
+        _serialize.set_mask(masker.mask_text if masker.active else None)
         if exporter is None:
             exporter = _store_exporter(resolve_database_url(database_url))
             if exporter is None:
@@ -269,8 +309,10 @@ def flush(timeout: float | None = 30.0) -> bool:
         timeout: Seconds to wait at most (None: no limit).
 
     Returns:
-        True when everything was handed to the exporter; False when ``timeout`` passed first
-        (the spans stay queued and are exported later).
+        True when every span that ended before the call is stored; False when ``timeout``
+        passed first (the spans stay queued and are exported later), or when spans were lost
+        since the previous ``flush()`` (the exporter failed on them, or the queue was full:
+        counted in :func:`get_stats`, and logged).
     """
     processor = STATE.processor
     if processor is None:

@@ -13,7 +13,7 @@ import datetime
 import enum
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lucidtrace.environment_variables import LUCIDTRACE_MAX_VALUE_CHARS
@@ -49,13 +49,32 @@ def refresh_limits() -> None:
     _max_chars[0] = env_int(LUCIDTRACE_MAX_VALUE_CHARS, 1_000_000)
 
 
+_mask: list[Callable[[str], str] | None] = [None]
+
+CUT_MASK_MARGIN = 4_096
+"""Characters past a cut that are masked with the text before it, so that a secret straddling
+the cut is masked whole rather than left as a prefix too short to be recognised."""
+
+
+def set_mask(mask: Callable[[str], str] | None) -> None:
+    """The masking to run on a value's text before it is cut (``configure()`` sets it)."""
+    _mask[0] = mask
+
+
 def _cut(text: str, budget: _Budget) -> str:
     if len(text) <= budget.left:
         budget.left -= len(text)
         return text
     keep = max(budget.left, 0)
     budget.left = 0
-    return f"{text[:keep]}...[truncated {len(text) - keep} chars]"
+    head = text[: keep + CUT_MASK_MARGIN]
+    mask = _mask[0]
+    if mask is not None:
+        try:
+            head = mask(head)
+        except Exception:  # masking fails closed: keep nothing of the value
+            head = ""
+    return f"{head[:keep]}...[truncated {len(text) - keep} chars]"
 
 
 def _safe_repr(value: object, budget: _Budget) -> str:

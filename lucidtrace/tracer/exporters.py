@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from lucidtrace.tracer._log import log_once
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["StoreSpanExporter"]
 
 logger = logging.getLogger("lucidtrace")
+
+MAX_REASON_CHARS = 300
+"""Longest reason a failure's log line quotes from the database error."""
 
 DEFAULT_PROJECT_ID = "default"
 """The project of the embedded store (the same value as ``lucidtrace.store.DEFAULT_PROJECT_ID``,
@@ -81,20 +86,67 @@ class StoreSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._shutdown = False
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Store ``spans``; SUCCESS once committed, FAILURE otherwise (logged)."""
-        if self._shutdown:
-            return SpanExportResult.FAILURE
-        if not spans:
-            return SpanExportResult.SUCCESS
-        try:
-            from lucidtrace.store.ingest import ingest_spans  # noqa: PLC0415 - light import
+    def open(self) -> None:
+        """Open the store now (and create or migrate the embedded one): fail early, not later.
 
+        Raises:
+            lucidtrace.store.errors.StoreError: the store cannot be opened or used; the message
+                is one line saying why.
+        """
+        self._get_engine()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Store ``spans``; SUCCESS once all are committed, FAILURE otherwise (logged)."""
+        _, failed = self.export_counted(spans)
+        return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS
+
+    def export_counted(self, spans: Sequence[ReadableSpan]) -> tuple[int, int]:
+        """Store ``spans`` and say how many were stored and how many were lost.
+
+        A batch that fails for an error that retrying cannot fix (a value the database refuses)
+        is stored again trace by trace, then the failing trace span by span, so only the
+        offending spans are lost; each failure is logged once per kind, in one line.
+        """
+        if self._shutdown:
+            return 0, len(spans)
+        if not spans:
+            return 0, 0
+        try:
             records = self._records(spans)
             engine = self._get_engine()
-        except Exception:
-            logger.warning("lucidtrace: cannot export %d span(s)", len(spans), exc_info=True)
-            return SpanExportResult.FAILURE
+        except Exception as exc:
+            _log_failure("open", exc, len(spans), 1)
+            return 0, len(spans)
+        unreadable = len(spans) - len(records)
+        stored, failed = self._store(engine, records)
+        return stored, failed + unreadable
+
+    def _store(self, engine: sa.Engine, records: list[SpanRecord]) -> tuple[int, int]:
+        error, attempts = self._ingest(engine, records)
+        if error is None:
+            return len(records), 0
+        if is_transient(error) or len(records) == 1:
+            _log_failure("store", error, len(records), attempts)
+            return 0, len(records)
+        groups: dict[str, list[SpanRecord]] = {}
+        for item in records:
+            groups.setdefault(item.trace_id, []).append(item)
+        parts = list(groups.values()) if len(groups) > 1 else [[item] for item in records]
+        stored = failed = 0
+        for part in parts:
+            done, lost = self._store(engine, part)
+            stored += done
+            failed += lost
+        return stored, failed
+
+    def _ingest(self, engine: sa.Engine, records: list[SpanRecord]) -> tuple[Exception | None, int]:
+        """Store ``records`` in one transaction, retrying transient errors.
+
+        Returns:
+            The error (None once stored) and the number of attempts made.
+        """
+        from lucidtrace.store.ingest import ingest_spans  # noqa: PLC0415 - light import
+
         for attempt in range(len(RETRY_DELAYS_S) + 1):
             try:
                 result = ingest_spans(engine, records, project_id=self._project_id)
@@ -102,17 +154,15 @@ class StoreSpanExporter(SpanExporter):
                 if attempt < len(RETRY_DELAYS_S) and is_transient(exc) and not self._shutdown:
                     time.sleep(RETRY_DELAYS_S[attempt])
                     continue
-                logger.warning(
-                    "lucidtrace: storing %d span(s) failed after %d attempt(s)",
-                    len(records),
-                    attempt + 1,
-                    exc_info=True,
-                )
-                return SpanExportResult.FAILURE
+                return exc, attempt + 1
             if result.rejected:
-                logger.warning("lucidtrace: spans rejected: %s", "; ".join(result.rejected))
-            return SpanExportResult.SUCCESS
-        return SpanExportResult.FAILURE  # pragma: no cover - the loop always returns
+                log_once(
+                    "export-rejected",
+                    "lucidtrace: spans rejected: %s",
+                    "; ".join(result.rejected)[:500],
+                )
+            return None, attempt + 1
+        return None, 0  # pragma: no cover - the loop always returns
 
     def _records(self, spans: Sequence[ReadableSpan]) -> list[SpanRecord]:
         from lucidtrace.store.ingest import record_from_readable_span  # noqa: PLC0415
@@ -121,16 +171,23 @@ class StoreSpanExporter(SpanExporter):
         for span in spans:
             try:
                 records.append(record_from_readable_span(span))
-            except Exception:
-                logger.warning("lucidtrace: dropped unreadable span %r", span.name, exc_info=True)
+            except Exception as exc:
+                _log_failure("read", exc, 1, 1)
         return records
 
     def _get_engine(self) -> sa.Engine:
         with self._lock:
             if self._engine is None:
                 from lucidtrace.store.engine import create_engine  # noqa: PLC0415 - lazy
+                from lucidtrace.store.errors import (  # noqa: PLC0415 - lazy
+                    StoreError,
+                    describe_database_error,
+                )
 
-                self._engine = create_engine(self._database_url)
+                try:
+                    self._engine = create_engine(self._database_url)
+                except sa.exc.SQLAlchemyError as exc:
+                    raise StoreError(describe_database_error(exc, "the store")) from None
             return self._engine
 
     def shutdown(self) -> None:
@@ -144,3 +201,32 @@ class StoreSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Nothing is buffered here: every export is committed before it returns."""
         return True
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One short line saying why a database call failed, without SQL text or parameters.
+
+    SQLAlchemy's message carries the statement and its parameters (whole span values); only the
+    driver's own message is kept, on one line and cut to :data:`MAX_REASON_CHARS`.
+    """
+    original = getattr(exc, "orig", None) or exc
+    text = " ".join(str(original).split()) or type(original).__name__
+    if len(text) > MAX_REASON_CHARS:
+        text = text[: MAX_REASON_CHARS - 3] + "..."
+    return f"{type(original).__name__}: {text}"
+
+
+def _log_failure(stage: str, exc: BaseException, count: int, attempts: int) -> None:
+    """Log a failure once per kind (stage and error type), in one line."""
+    original = getattr(exc, "orig", None) or exc
+    what = {
+        "open": "cannot export {count} span(s): the store cannot be opened",
+        "read": "cannot export {count} span(s): a finished span cannot be read",
+        "store": "storing {count} span(s) failed after {attempts} attempt(s)",
+    }[stage].format(count=count, attempts=attempts)
+    log_once(
+        f"export-{stage}:{type(original).__module__}.{type(original).__qualname__}",
+        "lucidtrace: %s; they are lost (counted in get_stats()): %s",
+        what,
+        failure_reason(exc),
+    )

@@ -30,24 +30,42 @@ MaskFn = Callable[[str], str]
 MASK_ERROR: str = "[REDACTED:mask-error]"
 """What a field becomes when a user masking callable fails on it."""
 
+SECRET_VALUE: str = "[REDACTED:secret-value]"
+"""What the value of an attribute named like a secret (``...api_key``, ``...password``) becomes."""
+
 # Each alternative is one named group `k_<kind>`; label/prefix groups keep the readable part
 # ("Bearer ", "aws_secret_access_key=") and only the secret is replaced. No pattern matches a
 # double quote or a backslash inside the secret, so masking a JSON document keeps it valid.
 _TOKEN = r"[A-Za-z0-9_\-]"
+# A key glued to a prefix (``sess-sk-proj-...``) is recognised by its random body (digits, upper
+# and lower case), so that words such as ``task-skills-for-the-agent`` are not; a key that
+# starts a word needs no more than its prefix and length.
+_RANDOM = r"(?=[A-Za-z0-9_\-]*[0-9])(?=[A-Za-z0-9_\-]*[A-Z])(?=[A-Za-z0-9_\-]*[a-z])"
+# Keys whose value is a secret whatever it looks like (OAuth responses, configs, headers).
+SECRET_KEY_NAMES = (
+    r"(?:[A-Za-z0-9.\-]*[_\-.])?(?:access|refresh|id|auth|session|bearer)?[_\-]?token"
+    r"|[A-Za-z0-9_.\-]*(?:api[_\-]?key|secret|passw(?:or)?d|authorization|credentials?)"
+    r"[A-Za-z0-9_.\-]*"
+)
+_SECRET_KEY = re.compile(rf"(?i:{SECRET_KEY_NAMES})")
 _SECRETS = re.compile(
     rf"""
-    (?P<k_anthropic_key>(?<![A-Za-z0-9_\-])sk-ant-{_TOKEN}{{20,}})
-  | (?P<k_openai_key>(?<![A-Za-z0-9_\-])sk-{_TOKEN}{{20,}})
+    (?P<k_anthropic_key>sk-ant-(?:(?<![A-Za-z0-9_\-]sk-ant-)|{_RANDOM}){_TOKEN}{{20,}})
+  | (?P<k_openai_key>sk-(?:(?<![A-Za-z0-9_\-]sk-)|{_RANDOM}){_TOKEN}{{20,}})
   | (?P<k_aws_access_key_id>(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{{16}}(?![A-Za-z0-9]))
   | (?P<k_aws_secret_access_key>
         (?P<p_aws>(?i:aws[_\-. ]?secret[_\-. ]?(?:access[_\-. ]?)?key)[\s"'\\:=]{{1,8}})
         [A-Za-z0-9/+=]{{40}}(?![A-Za-z0-9/+=]))
-  | (?P<k_bearer_token>(?P<p_bearer>\b[Bb]earer\s+)[A-Za-z0-9._~+/=\-]{{16,}})
+  | (?P<k_bearer_token>(?P<p_bearer>\b[Bb]earer(?:\s|\\[tnr])+)[A-Za-z0-9._~+/=\-]{{16,}})
   | (?P<k_github_token>(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{{36,}}|github_pat_\w{{40,}}))
   | (?P<k_google_api_key>(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{{35}})
   | (?P<k_slack_token>(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9\-]{{10,}})
   | (?P<k_private_key>-----BEGIN[A-Z\ ]{{0,20}}PRIVATE\ KEY-----
         [^"]*?-----END[A-Z\ ]{{0,20}}PRIVATE\ KEY-----)
+  | (?P<k_secret_value>
+        (?P<p_kv>(?<![A-Za-z0-9_.\-])(?P<q_kv>\\{{0,8}}["']|)(?i:{SECRET_KEY_NAMES})(?P=q_kv)
+            \s*[:=]\s*\\{{0,8}}["'])
+        (?![Bb]earer\s)[^"'\\\n]{{6,}}(?=\\{{0,8}}["']))
     """,
     re.VERBOSE,
 )
@@ -55,13 +73,18 @@ _SECRETS = re.compile(
 # text holds a secret. The shortest match of any pattern (a Slack token) is 15 characters.
 _CANDIDATE = re.compile(
     r"sk-|AKIA|ASIA|ecret|ECRET|earer|gh[pousr]_|github_pat_|AIza|xox|PRIVATE KEY"
+    r"|(?i:token|passw|authoriz|api.?key|credential)"
 )
 MIN_SECRET_CHARS = 15
 """Texts shorter than this cannot hold a secret the built-in patterns recognise."""
 # Values every lucidtrace span carries (kinds, operation names): known not to be secrets.
 _KNOWN_VALUES = frozenset(semconv.SPAN_KINDS) | frozenset(semconv.KIND_TO_OPERATION.values())
 _UNMASKED_TYPES = frozenset({int, float, bool, type(None), bytes})
-_PREFIX_GROUP = {"k_aws_secret_access_key": "p_aws", "k_bearer_token": "p_bearer"}
+_PREFIX_GROUP = {
+    "k_aws_secret_access_key": "p_aws",
+    "k_bearer_token": "p_bearer",
+    "k_secret_value": "p_kv",
+}
 
 SECRET_KINDS: tuple[str, ...] = tuple(
     name[2:].replace("_", "-") for name in _SECRETS.groupindex if name.startswith("k_")
@@ -76,12 +99,19 @@ def _replace(match: re.Match[str]) -> str:
     return match.group(prefix) + marker if prefix else marker
 
 
+def _is_secret_key(key: str) -> bool:
+    """Whether an attribute key names a secret (its last dotted part, e.g. ``...authorization``)."""
+    return _SECRET_KEY.fullmatch(key.rsplit(".", 1)[-1]) is not None
+
+
 def mask_secrets(text: str) -> str:
     """Replace every secret the built-in patterns recognise with ``[REDACTED:<kind>]``.
 
     Recognised: OpenAI keys (``sk-``, ``sk-proj-``), Anthropic keys (``sk-ant-``), AWS access key
-    ids (``AKIA``/``ASIA``) and secret access keys next to their label, bearer tokens, GitHub,
-    Google API and Slack tokens, PEM private keys.
+    ids (``AKIA``/``ASIA``) and secret access keys next to their label, bearer tokens (also after a
+    JSON-escaped tab or newline), GitHub, Google API and Slack tokens, PEM private keys, and the
+    quoted value of a key named like a secret (``"access_token": "..."``, ``'password': '...'``,
+    ``api_key="..."``), in JSON, escaped JSON and Python reprs.
     """
     if len(text) < MIN_SECRET_CHARS or _CANDIDATE.search(text) is None:
         return text
@@ -188,6 +218,11 @@ class Masker:
         out: dict[str, Any] | None = None
         short_is_safe = self.short_is_safe
         for key, value in attributes.items():
+            if self._defaults and type(value) is str and value and _is_secret_key(key):
+                if out is None:
+                    out = dict(attributes)
+                out[key] = SECRET_VALUE
+                continue
             if (
                 short_is_safe
                 and type(value) is str

@@ -17,6 +17,7 @@ worker once a batch is ready, so it never waits on the exporter.
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import threading
 import time
@@ -37,8 +38,10 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
+from lucidtrace.environment_variables import LUCIDTRACE_EXIT_TIMEOUT
 from lucidtrace.tracer import _attributes
 from lucidtrace.tracer._log import log_once, logger
+from lucidtrace.tracer._settings import env_float
 from lucidtrace.tracer.masking import MIN_SECRET_CHARS, Masker
 
 DEFAULT_MAX_QUEUE_SIZE = 100_000
@@ -64,10 +67,11 @@ class ProcessorStats:
 
 
 class _FlushRequest:
-    __slots__ = ("done",)
+    __slots__ = ("done", "lost")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.lost = 0  # spans failed or dropped so far, when the worker reached the request
 
 
 def _plain_mapping(attributes: Any) -> Mapping[str, Any]:
@@ -141,6 +145,26 @@ def mask_span(span: ReadableSpan, masker: Masker) -> ReadableSpan:
     )
 
 
+def _in_multiprocessing_child(processor: LucidtraceSpanProcessor) -> None:
+    """In a process that ``multiprocessing`` forked (a ``Pool`` worker): flush before it ends.
+
+    Such processes end through ``os._exit`` (no ``atexit``); ``multiprocessing`` runs its
+    finalizers when the process function returns, so one is registered here. A worker that is
+    killed (``Pool.terminate()`` sends SIGTERM) runs no finalizer, and no signal handler is
+    installed to make up for it: a handler that exports would run in the middle of whatever the
+    worker was doing and could wait forever on a lock the interrupted code holds. Work that may
+    be terminated calls ``lucidtrace.flush()`` when it is done (documented).
+    """
+    ref = weakref.ref(processor)
+
+    def at_exit() -> None:
+        live = ref()
+        if live is not None and not live._closed:
+            live.shutdown(env_float(LUCIDTRACE_EXIT_TIMEOUT, 10.0))
+
+    multiprocessing.util.Finalize(None, at_exit, exitpriority=100)
+
+
 class LucidtraceSpanProcessor(SpanProcessor):
     """Queue finished spans; mask and export them in batches on a worker thread.
 
@@ -174,12 +198,14 @@ class LucidtraceSpanProcessor(SpanProcessor):
         self._failed = 0
         self._dropped = 0
         self._drop_lock = threading.Lock()
+        self._lost_seen = 0  # spans failed or dropped up to the last flush() that returned
         self._stopping = False
         self._closed = False
         self._worker_lock = threading.Lock()
         self._start_worker()
         reinit = weakref.WeakMethod(self._after_fork)
         os.register_at_fork(after_in_child=lambda: (m := reinit()) is not None and m())
+        multiprocessing.util.register_after_fork(self, _in_multiprocessing_child)
 
     # ------------------------------------------------------------------ caller's thread
 
@@ -251,7 +277,13 @@ class LucidtraceSpanProcessor(SpanProcessor):
         request = _FlushRequest()
         self._queue.append(request)
         self._wake.set()
-        return request.done.wait(timeout)
+        if not request.done.wait(timeout):
+            return False
+        # Spans lost (failed or dropped) since the last flush: among them are spans that ended
+        # before this call, so not everything was stored.
+        with self._drop_lock:
+            seen, self._lost_seen = self._lost_seen, max(self._lost_seen, request.lost)
+        return request.lost <= seen
 
     def shutdown(self, timeout: float | None = 30.0) -> bool:  # type: ignore[override]
         """Export what is queued, then stop; returns False if ``timeout`` seconds passed.
@@ -324,6 +356,7 @@ class LucidtraceSpanProcessor(SpanProcessor):
                     self._export(batch)
                     batch = []
                 self._flush_exporter()
+                item.lost = self._failed + self._dropped
                 item.done.set()
                 continue
             batch.append(item)
@@ -352,6 +385,16 @@ class LucidtraceSpanProcessor(SpanProcessor):
         else:
             spans = batch
         if not spans:
+            return
+        counted = getattr(self._exporter, "export_counted", None)
+        if counted is not None:  # the store exporter: it stores what it can, and logs the rest
+            try:
+                stored, failed = counted(spans)
+            except Exception:
+                stored, failed = 0, len(spans)
+                log_once("export", "lucidtrace: the exporter raised", exc_info=True)
+            self._exported += stored
+            self._failed += failed
             return
         try:
             result = self._exporter.export(spans)

@@ -133,8 +133,9 @@ def test_queue_cap_drops_are_counted_and_logged(caplog: pytest.LogCaptureFixture
     assert stats.queued == 100
     assert caplog.text.count("export queue is full") == 1
     exporter.release.set()
-    assert lt.flush(timeout=10)
+    assert lt.flush(timeout=10) is False  # dropped spans were not stored
     assert lt.get_stats().exported == 110
+    assert lt.flush(timeout=10) is True  # nothing lost since the last flush
 
 
 def test_exporter_that_raises_never_reaches_user_code(caplog: pytest.LogCaptureFixture) -> None:
@@ -146,9 +147,9 @@ def test_exporter_that_raises_never_reaches_user_code(caplog: pytest.LogCaptureF
 
     with caplog.at_level(logging.WARNING, logger="lucidtrace"):
         assert [work(i) for i in range(5)] == [0, 2, 4, 6, 8]
-        assert lt.flush(timeout=5)
+        assert lt.flush(timeout=5) is False  # the spans were lost, and flush says so
         make_spans(3)
-        assert lt.flush(timeout=5)
+        assert lt.flush(timeout=5) is False
     assert lt.get_stats().failed == 8
     assert caplog.text.count("the exporter raised") == 1  # once per kind of failure
 
@@ -163,7 +164,7 @@ def test_exporter_reporting_failure_is_counted() -> None:
 
     lt.configure(exporter=Failing())
     make_spans(4)
-    assert lt.flush(timeout=5)
+    assert lt.flush(timeout=5) is False
     assert lt.get_stats().failed == 4
 
 
