@@ -34,6 +34,7 @@ EVENT_INFERENCE_DETAILS = "gen_ai.client.inference.operation.details"
 """The GenAI event that carries an inference's messages when they are not span attributes."""
 
 _REASONING_ROLES = frozenset({"thinking", "reasoning"})
+_LEGACY_PREFIXES = ("gen_ai.prompt", "gen_ai.completion")
 
 
 def read_genai_event(view: SpanView, draft: SpanDraft) -> None:
@@ -53,6 +54,9 @@ def read_genai_event(view: SpanView, draft: SpanDraft) -> None:
 def read_genai_legacy(view: SpanView, draft: SpanDraft) -> None:
     """The indexed ``gen_ai.prompt.{i}.*`` / ``gen_ai.completion.{i}.*`` form."""
     attrs = view.attributes
+    # One pass over the keys tells the spans without this form (most of them) apart.
+    if not any(key.startswith(_LEGACY_PREFIXES) for key in attrs):
+        return
     prompts = indexed(attrs, "gen_ai.prompt.")
     completions = indexed(attrs, "gen_ai.completion.")
     if not (prompts or completions or "gen_ai.prompt" in attrs or "gen_ai.completion" in attrs):

@@ -284,17 +284,30 @@ def superseded_steps(facts: Iterable[StepFact]) -> set[tuple[str, int]]:
     facts = list(facts)
     executed = [f for f in facts if f.type == "ACTION" and f.span_kind == "TOOL"]
     by_id = {f.tool_call_id for f in executed if f.tool_call_id}
-    by_call = {(f.tool_name, _args_key(f.tool_args)) for f in executed}
-    by_call_no_id = {(f.tool_name, _args_key(f.tool_args)) for f in executed if not f.tool_call_id}
+    # Tool and arguments are compared only for a proposal its call id does not link (parsing
+    # the arguments costs more than the rest of the rule): those sets are built on first use.
+    by_call: set[tuple[str | None, str]] | None = None
+    by_call_no_id: set[tuple[str | None, str]] | None = None
     explicit = [f for f in facts if f.type == "ANSWER" and not _is_implicit_answer(f)]
     dropped: set[tuple[str, int]] = set()
     for fact in facts:
         if fact.type == "ACTION" and fact.span_kind != "TOOL":
-            call = (fact.tool_name, _args_key(fact.tool_args))
-            if fact.tool_call_id:
-                linked = fact.tool_call_id in by_id or call in by_call_no_id
+            if fact.tool_call_id and fact.tool_call_id in by_id:
+                linked = True
             else:
-                linked = call in by_call
+                call = (fact.tool_name, _args_key(fact.tool_args))
+                if fact.tool_call_id:
+                    if by_call_no_id is None:
+                        by_call_no_id = {
+                            (f.tool_name, _args_key(f.tool_args))
+                            for f in executed
+                            if not f.tool_call_id
+                        }
+                    linked = call in by_call_no_id
+                else:
+                    if by_call is None:
+                        by_call = {(f.tool_name, _args_key(f.tool_args)) for f in executed}
+                    linked = call in by_call
             if linked:
                 dropped.add((fact.span_id, fact.seq))
         elif (
