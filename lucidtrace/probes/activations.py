@@ -1,40 +1,24 @@
 """Capture residual-stream hidden states at chosen token positions, for every layer.
 
-Layer index ``0`` is the token embeddings and index ``l`` (1..``num_layers``) is the output of
-decoder layer ``l`` (the residual stream after that block, before any final norm). Forward hooks
-on the embedding and decoder-layer modules collect only the requested positions, and are always
-removed, also when the forward pass raises.
+Layer index ``0`` is the input of the first decoder layer (the token embeddings, plus the learned
+position embeddings of models such as GPT-2) and index ``l`` (1..``num_layers``) is the output of
+decoder layer ``l`` (the residual stream after that block, before any final norm); ``score``'s
+``hidden_layers`` follow the same convention. Hooks on the decoder-layer modules collect only the
+requested positions, and are always removed, also when the forward pass raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from typing import Any
+from collections.abc import Sequence
+from contextlib import suppress
 
 import torch
-from torch import nn
 
+from lucidtrace.probes._layers import StopForward, decoder_layers, layer_hooks
 from lucidtrace.probes.models import LoadedModel
+from lucidtrace.probes.scoring import check_length
 
-
-class _StopForward(Exception):  # noqa: N818  (a control-flow signal, not an error)
-    """Raised by the last needed hook so that layers above it are not computed."""
-
-
-def decoder_layers(model: nn.Module, num_layers: int) -> nn.ModuleList:
-    """Find the decoder-layer list of a causal LM (the ModuleList with one entry per layer).
-
-    Raises:
-        ValueError: No such list exists (the architecture is not a standard decoder stack).
-    """
-    for module in model.modules():
-        if isinstance(module, nn.ModuleList) and len(module) == num_layers:
-            return module
-    raise ValueError(
-        f"Could not find a list of {num_layers} decoder layers in {type(model).__name__}; "
-        "activation capture supports standard Hugging Face decoder-only models."
-    )
+__all__ = ["capture_activations", "decoder_layers"]
 
 
 def capture_activations(
@@ -56,7 +40,8 @@ def capture_activations(
         texts: Input texts (already chat-templated where that matters).
         positions: Token index per text (or one for all); negative counts from the text's own
             last token, so ``-1`` is the last token of each text.
-        layers: Hidden-state indices (0 = embeddings, ``num_layers`` = last block); all by default.
+        layers: Layer indices (0 = input of the first block, ``l`` = output of block ``l``, before
+            any final norm); all by default.
         batch_size: Texts per forward pass.
         add_special_tokens: Passed to the tokenizer (adds BOS where the tokenizer does).
 
@@ -67,7 +52,11 @@ def capture_activations(
         IndexError: A position is outside its text's tokens.
     """
     count = len(texts)
-    wanted = list(range(loaded.num_layers + 1)) if layers is None else list(layers)
+    wanted = list(range(loaded.num_layers + 1)) if layers is None else [int(i) for i in layers]
+    if not wanted:
+        raise ValueError("layers is empty; pass None for all layers")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     for layer in wanted:
         if not 0 <= layer <= loaded.num_layers:
             raise IndexError(f"layer {layer} is outside 0..{loaded.num_layers}")
@@ -77,6 +66,8 @@ def capture_activations(
     encoded = [
         loaded.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"] for text in texts
     ]
+    for ids in encoded:
+        check_length(loaded.model, len(ids), "text")
     resolved = [
         _resolve(pos, len(ids), i)
         for i, (pos, ids) in enumerate(zip(per_text, encoded, strict=True))
@@ -116,9 +107,9 @@ def _forward_batch(
     cols = torch.tensor(positions, device=loaded.device)
     captured: dict[int, torch.Tensor] = {}
     with (
-        _layer_hooks(loaded, wanted, rows, cols, captured),
+        layer_hooks(loaded, wanted, rows, cols, captured),
         torch.no_grad(),
-        suppress(_StopForward),
+        suppress(StopForward),
     ):
         # The base model skips the LM head, which costs more than a block at large vocabularies.
         loaded.model.base_model(
@@ -127,36 +118,3 @@ def _forward_batch(
             use_cache=False,
         )
     return torch.stack([captured[layer] for layer in wanted], dim=1)
-
-
-@contextmanager
-def _layer_hooks(
-    loaded: LoadedModel,
-    wanted: list[int],
-    rows: torch.Tensor,
-    cols: torch.Tensor,
-    captured: dict[int, torch.Tensor],
-) -> Iterator[None]:
-    modules: list[nn.Module] = [
-        loaded.model.get_input_embeddings(),
-        *decoder_layers(loaded.model, loaded.num_layers),
-    ]
-    last = max(wanted)
-    handles = []
-
-    def make_hook(layer: int) -> Any:
-        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            states = output[0] if isinstance(output, tuple) else output
-            captured[layer] = states[rows, cols].detach().to("cpu", torch.float32)
-            if layer == last:
-                raise _StopForward
-
-        return hook
-
-    try:
-        for layer in sorted(set(wanted)):
-            handles.append(modules[layer].register_forward_hook(make_hook(layer)))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()

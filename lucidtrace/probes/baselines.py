@@ -54,21 +54,33 @@ def bag_of_tokens_baseline(
 def shuffled_control_labels(
     groups: np.ndarray, y: torch.Tensor, train: np.ndarray, test: np.ndarray, *, seed: int
 ) -> torch.Tensor:
-    """Shuffled-label control task: item labels permuted among items, within each side.
+    """Shuffled-label control task: items' label vectors permuted among items, within each side.
 
+    Each item receives the labels of another item with as many rows (an item whose rows all
+    share one label keeps one label per item), and those labels are then shuffled among the
+    item's own rows. Items whose rows differ in label, such as the paired-contrast design (one
+    positive and one negative row per item), therefore get control labels with the same
+    distribution and no relation to which row holds which representation (Hewitt & Liang 2019).
     Permuting within train and within test separately keeps the control labels of the two sides
     independent; one permutation across both would tie them together and bias the control AUC.
     """
     rng = np.random.default_rng(seed)
     for _ in range(100):
         control = y.clone()
-        for side in (train, test):
-            items, first, item_of_row = np.unique(
-                groups[side], return_index=True, return_inverse=True
-            )
-            item_labels = y[torch.as_tensor(side[first])]
-            shuffled = item_labels[torch.as_tensor(rng.permutation(len(items)))]
-            control[torch.as_tensor(side)] = shuffled[torch.as_tensor(item_of_row)]
+        for side_rows in (train, test):
+            side = np.asarray(side_rows)
+            _, item_of_row = np.unique(groups[side], return_inverse=True)
+            item_of_row = item_of_row.reshape(-1)
+            rows_of_item = [side[item_of_row == item] for item in range(item_of_row.max() + 1)]
+            by_size: dict[int, list[int]] = {}
+            for item, rows in enumerate(rows_of_item):
+                by_size.setdefault(len(rows), []).append(item)
+            for items in by_size.values():
+                donors = rng.permutation(items)
+                for item, donor in zip(items, donors, strict=True):
+                    labels = y[torch.as_tensor(rows_of_item[donor])]
+                    labels = labels[torch.as_tensor(rng.permutation(len(labels)))]
+                    control[torch.as_tensor(rows_of_item[item])] = labels
         if control[test].unique().numel() > 1 and control[train].unique().numel() > 1:
             return control
     raise ValueError("cannot build a control task with both classes in train and test")

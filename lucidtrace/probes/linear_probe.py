@@ -117,9 +117,10 @@ class LinearProbe:
         y = as_labels(labels, len(x))
         if y.unique().numel() < 2:
             raise ValueError("fitting a probe needs both classes among the labels")
-        self.layers = list(range(x.shape[1])) if layers is None else list(layers)
+        self.layers = list(range(x.shape[1])) if layers is None else [int(i) for i in layers]
         if len(self.layers) != x.shape[1]:
             raise ValueError(f"{len(self.layers)} layer indices for {x.shape[1]} feature layers")
+        _check_finite(x, self.layers)
         self._mean = x.mean(0)
         self._std = x.std(0).clamp_min(1e-6) if len(x) > 1 else torch.ones_like(self._mean)
         z = (x - self._mean) / self._std
@@ -136,6 +137,7 @@ class LinearProbe:
         x = _as_features(features)
         if x.shape[1:] != self._mean.shape:
             raise ValueError(f"features {tuple(x.shape[1:])} != fitted {tuple(self._mean.shape)}")
+        _check_finite(x, self.layers)
         return torch.einsum("nlh,lh->nl", (x - self._mean) / self._std, self._weights) + self._bias
 
     def predict_proba(self, features: Any) -> torch.Tensor:
@@ -181,10 +183,22 @@ class LinearProbe:
 
         Returns:
             The report; the probe itself is left fitted on the training split.
+
+        Raises:
+            ValueError: Features hold NaN/inf (the message names layers and rows), ``groups``
+                does not have one id per row, ``control_repeats`` < 1, or ``test_fraction`` is
+                not strictly between 0 and 1.
         """
         x = _as_features(features)
         y = as_labels(labels, len(x))
+        _check_finite(x, list(range(x.shape[1])) if layers is None else [int(i) for i in layers])
+        if control_repeats < 1:
+            raise ValueError(f"control_repeats must be at least 1, got {control_repeats}")
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
         group_ids = np.arange(len(x)) if groups is None else np.asarray(list(groups))
+        if group_ids.shape != (len(x),):
+            raise ValueError(f"{group_ids.size} group ids for {len(x)} rows; give one per row")
         train, test = grouped_split(group_ids, y, test_fraction=test_fraction, seed=seed)
         self.fit(x[train], y[train], layers=layers)
         real = self.score(x[test], y[test])
@@ -223,9 +237,9 @@ class LinearProbe:
         meta = {
             "format": _FORMAT,
             "method": self.method,
-            "l2": self.l2,
-            "max_iter": self.max_iter,
-            "layers": self.layers,
+            "l2": float(self.l2),
+            "max_iter": int(self.max_iter),
+            "layers": [int(layer) for layer in self.layers],
             "model": {"name": self.identity.name, "weights_hash": self.identity.weights_hash},
         }
         (path / _META_FILE).write_text(json.dumps(meta, indent=2))
@@ -258,6 +272,24 @@ class LinearProbe:
         probe._weights, probe._bias = tensors["weights"], tensors["bias"]
         probe._mean, probe._std = tensors["mean"], tensors["std"]
         return probe
+
+
+def _check_finite(x: torch.Tensor, layers: Sequence[int]) -> None:
+    """Reject NaN/inf features, naming the layers and rows that hold them."""
+    bad = ~torch.isfinite(x)
+    if not bool(bad.any()):
+        return
+    problems = []
+    for position in range(x.shape[1]):
+        rows = torch.nonzero(bad[:, position].any(-1)).reshape(-1).tolist()
+        if rows:
+            name = layers[position] if position < len(layers) else position
+            shown = ", ".join(str(row) for row in rows[:10]) + (", ..." if len(rows) > 10 else "")
+            problems.append(f"layer {name}: rows {shown}")
+    raise ValueError(
+        "features contain NaN or infinite values (" + "; ".join(problems) + "); drop or fix "
+        "those rows before probing (e.g. activations captured in float16 that overflowed)"
+    )
 
 
 def _as_features(features: Any) -> torch.Tensor:

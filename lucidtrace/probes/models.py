@@ -125,10 +125,17 @@ def load_model(
         The model in eval mode on ``device``, its tokenizer and its identity.
 
     Raises:
-        ModelLoadError: The model is not a local path or cached id, or the default model's
-            package is missing.
+        ModelLoadError: The model is not a local path or cached id, a directory lacks its
+            tokenizer, a ``.gguf`` file is not a valid GGUF model, CUDA is requested but not
+            available, or the default model's package is missing. The default model's own GGUF
+            path loads under the default model's name and cache entry.
     """
     target = torch.device(device) if device is not None else _default_device()
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"device={device!r} was requested but CUDA is not available in this PyTorch; pass "
+            "device='cpu' (or None to pick CUDA only when available)."
+        )
     torch_dtype = _parse_dtype(dtype)
     if name_or_path is None:
         loaded = _load_gguf(default_model_path(), name=DEFAULT_MODEL_NAME, dtype=torch_dtype)
@@ -138,7 +145,10 @@ def load_model(
         if path.suffix.lower() == ".gguf":
             if not path.is_file():
                 raise ModelLoadError(f"GGUF file not found: {path}. Pass the path of a .gguf file.")
-            loaded = _load_gguf(path, name=path.stem, dtype=torch_dtype)
+            # The default model's own file gets the default model's name, hence the same
+            # cache entry and identity as load_model().
+            name = DEFAULT_MODEL_NAME if _is_default_gguf(path) else path.stem
+            loaded = _load_gguf(path, name=name, dtype=torch_dtype)
         elif path.is_dir():
             loaded = _load_pretrained(str(path), name=path.name, dtype=torch_dtype)
         elif _looks_like_path(text):
@@ -180,6 +190,14 @@ def model_cache_dir() -> Path:
     return Path.home() / ".cache" / "lucidtrace" / "models"
 
 
+def _is_default_gguf(path: Path) -> bool:
+    try:
+        default = default_model_path()
+    except ModelLoadError:
+        return False
+    return path.resolve() == default.resolve()
+
+
 def _move(model: PreTrainedModel, where: torch.device | torch.dtype) -> None:
     # transformers' decorated ``to`` is typed too narrowly for mypy; the call itself is plain.
     cast(Any, model).to(where)
@@ -219,7 +237,15 @@ def _load_pretrained(
         model = AutoModelForCausalLM.from_pretrained(
             source, local_files_only=True, **_dtype_kwargs(dtype)
         )
-    except OSError as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        # A directory without tokenizer files fails inside transformers with varied errors.
+        if Path(source).is_dir():
+            raise ModelLoadError(
+                f"Cannot load the model directory {source!r}: {error}. It must hold the model "
+                "(config.json and weights) and its tokenizer files (save both there with "
+                "model.save_pretrained(path) and tokenizer.save_pretrained(path)), and dtype "
+                "must be a floating-point type."
+            ) from error
         raise ModelLoadError(
             f"Cannot load model {source!r} without downloading: {error}. Pass a local model "
             "directory, a .gguf file, or a Hugging Face id that is already in the local cache "
@@ -269,6 +295,11 @@ def _convert_gguf(path: Path, *, name: str, cache: Path) -> LoadedModel:
         raise ModelLoadError(
             f"Loading GGUF files needs gguf and accelerate ({error}). "
             "Install them with: pip install 'lucidtrace[probes]'"
+        ) from error
+    except Exception as error:  # the GGUF reader raises varied errors on a malformed file
+        raise ModelLoadError(
+            f"Cannot read {path} as a GGUF model ({type(error).__name__}: {error}). Pass a valid "
+            ".gguf file of a supported architecture, or a model directory."
         ) from error
     # The weights are dequantized to plain tensors; dropping the GGUF quantization entry makes
     # this model behave exactly like the one later loaded from the cache.

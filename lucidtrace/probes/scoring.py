@@ -8,6 +8,8 @@ truncated chains of thought) reuse the prefix's KV cache and cost little more th
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import DynamicCache
 
+from lucidtrace.probes._layers import layer_hooks
 from lucidtrace.probes.segments import render_chat
 
 if TYPE_CHECKING:
@@ -30,12 +33,15 @@ class EncodedContext:
         ids: Token ids of ``text``, special tokens included.
         offsets: ``(start, end)`` character offsets of each token in ``text``.
         content_offset: Where the caller's context string starts inside ``text``.
+        special_tokens: Whether the tokenizer added its special tokens (not for chat prompts,
+            whose template writes them).
     """
 
     text: str
     ids: tuple[int, ...]
     offsets: tuple[tuple[int, int], ...]
     content_offset: int
+    special_tokens: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,8 @@ class Score:
         token_ids: Continuation token ids.
         tokens: Continuation tokens as strings.
         logprobs: Natural-log probability of each continuation token.
-        hidden_states: ``(layers, positions, hidden)`` states when requested, else ``None``.
+        hidden_states: ``(layers, positions, hidden)`` float32 CPU states when requested, else
+            ``None``.
     """
 
     token_ids: tuple[int, ...]
@@ -73,8 +80,58 @@ def encode_context(
         prompt = render_chat(tokenizer, [*messages, {"role": "user", "content": context}])
         text, content_offset = prompt.text, prompt.content_offsets[-1]
     encoded = tokenizer(text, add_special_tokens=not chat, return_offsets_mapping=True)
+    if not encoded["input_ids"]:
+        raise ValueError(
+            "context is empty and the tokenizer adds no BOS token: there is no position to "
+            "predict the first continuation token from; pass a non-empty context"
+        )
     offsets = tuple((int(start), int(end)) for start, end in encoded["offset_mapping"])
-    return EncodedContext(text, tuple(encoded["input_ids"]), offsets, content_offset)
+    return EncodedContext(text, tuple(encoded["input_ids"]), offsets, content_offset, not chat)
+
+
+def warn_on_boundary_merge(
+    tokenizer: Any, encoded: EncodedContext, continuation: str, targets: Sequence[int]
+) -> None:
+    """Warn when the joint text tokenizes differently from context and continuation apart.
+
+    Scoring feeds ``tokenize(context) + tokenize(continuation)``; when the tokenizer would merge
+    or split tokens across the boundary of the joint text (``"...is "`` + ``"Paris"``), the
+    scored sequence is not how the model would see the text written out.
+    """
+    special = (
+        tuple(encoded.ids[:1]) == tuple(tokenizer("", add_special_tokens=True)["input_ids"][:1])
+        and not encoded.content_offset
+    )
+    joint = tokenizer(encoded.text + continuation, add_special_tokens=special)["input_ids"]
+    if list(joint) != [*encoded.ids, *targets]:
+        warnings.warn(
+            f"the context and the continuation {continuation!r} tokenize differently together "
+            "than apart (the tokenizer merges or splits tokens at their boundary); the scored "
+            "tokens are those of the continuation tokenized on its own. Move the boundary "
+            "whitespace into the continuation (e.g. context 'is' + ' Paris') to avoid this.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def max_positions(model: Any) -> int | None:
+    """The longest sequence the model's position scheme supports, when its config says."""
+    config = model.config.get_text_config()
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_length(model: Any, length: int, what: str = "context and continuation") -> None:
+    """Raise ``ValueError`` when ``length`` tokens exceed the model's maximum positions."""
+    limit = max_positions(model)
+    if limit is not None and length > limit:
+        raise ValueError(
+            f"{length} tokens of {what} exceed the model's maximum of {limit} positions; "
+            "shorten the text"
+        )
 
 
 def encode_continuation(tokenizer: Any, continuation: str) -> tuple[int, ...]:
@@ -113,7 +170,9 @@ def score(
         context: Text before the continuation (the user turn when ``chat`` is set).
         continuation: The scored text.
         chat: Wrap ``context`` in the chat template, with the generation prompt.
-        hidden_layers: Hidden-state indices to return (0 = embeddings, i = after block i).
+        hidden_layers: Layers whose hidden states to return, as in ``capture_activations``:
+            0 = input of the first block (embeddings, with learned positions where the model
+            has them), i = residual stream after block i, before any final norm.
         hidden_positions: Positions in the full sequence (context then continuation; negative
             counts from the end); default: the last context token.
 
@@ -122,18 +181,34 @@ def score(
     """
     encoded = encode_context(lm.tokenizer, context, chat=chat)
     targets = encode_continuation(lm.tokenizer, continuation)
+    check_length(lm.model, len(encoded.ids) + len(targets))
+    warn_on_boundary_merge(lm.tokenizer, encoded, continuation, targets)
+    if hidden_layers is not None:
+        hidden_layers = [int(layer) for layer in hidden_layers]
+        if not hidden_layers:
+            raise ValueError("hidden_layers is empty; pass None for no hidden states")
+        for layer in hidden_layers:
+            if not 0 <= layer <= lm.num_layers:
+                raise ValueError(f"hidden layer {layer} is outside 0..{lm.num_layers}")
     ids = torch.tensor([*encoded.ids, *targets], device=lm.device).unsqueeze(0)
-    want_hidden = hidden_layers is not None
-    with torch.no_grad():
-        out = decoder_of(lm.model)(input_ids=ids, output_hidden_states=want_hidden)
+    captured: dict[int, torch.Tensor] = {}
+    hooks: Any = contextlib.nullcontext()
+    if hidden_layers is not None:
+        positions = list(hidden_positions or [len(encoded.ids) - 1])
+        for position in positions:
+            if not -ids.shape[1] <= position < ids.shape[1]:
+                raise ValueError(f"hidden position {position} is outside 0..{ids.shape[1] - 1}")
+        rows = torch.zeros(len(positions), dtype=torch.long, device=lm.device)
+        cols = torch.tensor(positions, dtype=torch.long, device=lm.device)
+        hooks = layer_hooks(lm, hidden_layers, rows, cols, captured, stop=False)
+    with torch.no_grad(), hooks:
+        out = decoder_of(lm.model)(input_ids=ids)
         start = len(encoded.ids) - 1
         predictors = out.last_hidden_state[0, start : start + len(targets)]
         logprobs = token_logprobs(lm.model, predictors, ids[0, start + 1 :])
     hidden = None
     if hidden_layers is not None:
-        positions = list(hidden_positions or [len(encoded.ids) - 1])
-        hidden = torch.stack([out.hidden_states[layer][0, positions] for layer in hidden_layers])
-        hidden = hidden.detach().cpu()
+        hidden = torch.stack([captured[layer] for layer in hidden_layers])
     return _make_score(lm.tokenizer, targets, logprobs.tolist(), hidden)
 
 
@@ -149,8 +224,13 @@ def score_many(
 
     The prefix's KV cache is shared by every batch of continuations.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     encoded = encode_context(lm.tokenizer, prefix, chat=chat)
     rows = [encode_continuation(lm.tokenizer, text) for text in continuations]
+    check_length(lm.model, len(encoded.ids) + max((len(row) for row in rows), default=0))
+    for text, row in zip(continuations, rows, strict=True):
+        warn_on_boundary_merge(lm.tokenizer, encoded, text, row)
     cached = PrefixCache.build(lm.model, encoded.ids)
     keep = len(encoded.ids)
     return _score_rows(lm, cached, [(keep, row, len(row)) for row in rows], batch_size)
@@ -182,6 +262,9 @@ def score_truncations(
             raise ValueError(f"cut {cut} is outside the text of {len(text)} characters")
         kept = sum(1 for end in ends if end <= cut)
         rows.append((len(encoded.ids) + kept, suffix_ids, len(suffix_ids)))
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    check_length(lm.model, len(encoded.ids) + len(body["input_ids"]) + len(suffix_ids))
     cached = PrefixCache.build(lm.model, (*encoded.ids, *body["input_ids"]))
     return _score_rows(lm, cached, rows, batch_size)
 

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.model
 
 WORDS = [f"w{index}" for index in range(30)]
 CONTEXT = "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10"
-ANSWER = "w11 w12 w13"
+# The leading space keeps the word boundary when context and answer are written together.
+ANSWER = " w11 w12 w13"
 SEGMENTS = {"first": (0, 8), "second": (9, 17), "third": (18, 26)}
 
 Forward = Callable[..., torch.Tensor]

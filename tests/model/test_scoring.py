@@ -40,9 +40,9 @@ def _reference(lm, context: str, continuation: str, *, chat: bool = False) -> li
 
 @pytest.mark.parametrize("chat", [False, True])
 def test_score_matches_a_plain_forward(lm, chat) -> None:
-    result = score(lm, "w1 w2 w3 w4", "w5 w6 w7", chat=chat)
+    result = score(lm, "w1 w2 w3 w4", " w5 w6 w7", chat=chat)
     assert result.tokens == ("w5", "w6", "w7")
-    assert result.logprobs == pytest.approx(_reference(lm, "w1 w2 w3 w4", "w5 w6 w7", chat=chat))
+    assert result.logprobs == pytest.approx(_reference(lm, "w1 w2 w3 w4", " w5 w6 w7", chat=chat))
     assert result.total == pytest.approx(sum(result.logprobs))
 
 
@@ -52,27 +52,29 @@ def test_lm_head_runs_only_at_target_positions(lm) -> None:
         lambda _module, args, _out: seen.append(args[0].shape[:-1].numel())
     )
     try:
-        score(lm, " ".join(WORDS[:30]), "w31 w32")
+        score(lm, " ".join(WORDS[:30]), " w31 w32")
     finally:
         handle.remove()
     assert seen == [2]
 
 
 def test_score_returns_hidden_states_of_chosen_layers_and_positions(lm) -> None:
-    result = score(lm, "w1 w2 w3", "w4", hidden_layers=[0, 2], hidden_positions=[1, -1])
+    # Layer 1 of this 2-layer model: HF reports the last layer after the final norm, while
+    # score() reads it before (tests/model/test_layer_convention.py covers the last layer).
+    result = score(lm, "w1 w2 w3", " w4", hidden_layers=[0, 1], hidden_positions=[1, -1])
     w4 = lm.tokenizer.convert_tokens_to_ids("w4")
     ids = torch.tensor([[*encode_context(lm.tokenizer, "w1 w2 w3").ids, w4]])
     with torch.no_grad():
         states = lm.model(ids, output_hidden_states=True).hidden_states
     assert result.hidden_states is not None
     assert result.hidden_states.shape == (2, 2, 64)
-    assert torch.allclose(result.hidden_states[1, 0], states[2][0, 1], atol=1e-5)
+    assert torch.allclose(result.hidden_states[1, 0], states[1][0, 1], atol=1e-5)
     assert torch.allclose(result.hidden_states[0, 1], states[0][0, -1], atol=1e-5)
 
 
 @pytest.mark.parametrize("chat", [False, True])
 def test_score_many_with_cached_prefix_matches_separate_passes(lm, chat) -> None:
-    continuations = ["w9", "w10 w11 w12", "w13 w14", "w15 w16 w17 w18 w19"]
+    continuations = [" w9", " w10 w11 w12", " w13 w14", " w15 w16 w17 w18 w19"]
     results = score_many(lm, "w1 w2 w3 w4 w5", continuations, chat=chat, batch_size=3)
     for result, continuation in zip(results, continuations, strict=True):
         expected = _reference(lm, "w1 w2 w3 w4 w5", continuation, chat=chat)

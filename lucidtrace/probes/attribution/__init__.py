@@ -22,8 +22,13 @@ from lucidtrace.probes.attribution.gradient import (
 from lucidtrace.probes.attribution.occlusion import Occlusion
 from lucidtrace.probes.attribution.result import AttributionResult, SegmentScore
 from lucidtrace.probes.attribution.rollout import AttentionRollout
-from lucidtrace.probes.scoring import encode_context, encode_continuation
-from lucidtrace.probes.segments import Segment, map_segments
+from lucidtrace.probes.scoring import (
+    check_length,
+    encode_context,
+    encode_continuation,
+    warn_on_boundary_merge,
+)
+from lucidtrace.probes.segments import Segment, check_segments, map_segments
 
 if TYPE_CHECKING:
     from lucidtrace.probes.models import LoadedModel
@@ -100,7 +105,11 @@ def attribute(
     implementation = get_attribution_method(method)
     encoded = encode_context(lm.tokenizer, context, chat=chat)
     answer_ids = encode_continuation(lm.tokenizer, answer)
+    check_length(lm.model, len(encoded.ids) + len(answer_ids))
+    warn_on_boundary_merge(lm.tokenizer, encoded, answer, answer_ids)
     given = _as_segments(segments)
+    # Segments index the caller's context, not the chat template around it.
+    check_segments(given, len(context))
     placed = [segment.shifted(encoded.content_offset) for segment in given]
     spans = tuple(map_segments(encoded.text, encoded.offsets, placed))
     input_ids = torch.tensor([[*encoded.ids, *answer_ids]], device=lm.device)

@@ -68,6 +68,12 @@ class Occlusion:
     @staticmethod
     def _replacement(inputs: AttributionInputs, baseline_token: int | None) -> int:
         if baseline_token is not None:
+            embedding = inputs.lm.model.get_input_embeddings()
+            vocab = int(getattr(embedding, "num_embeddings", len(inputs.lm.tokenizer)))
+            if not 0 <= int(baseline_token) < vocab:
+                raise ValueError(
+                    f"baseline_token {baseline_token} is outside the vocabulary 0..{vocab - 1}"
+                )
             return int(baseline_token)
         tokenizer = inputs.lm.tokenizer
         for candidate in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +118,17 @@ class AttributionResult:
             "answer_token_scores": None
             if self.answer_token_scores is None
             else [list(row) for row in self.answer_token_scores],
-            "segments": [vars(segment).copy() for segment in self.segments],
-            "options": dict(self.options),
+            "segments": [_plain(vars(segment)) for segment in self.segments],
+            "options": {str(key): _plain(value) for key, value in self.options.items()},
         }
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays turned into Python numbers and lists."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()
+    return value
