@@ -203,19 +203,29 @@ def resolve_kind(view: SpanView) -> str:
     return "UNKNOWN"
 
 
-def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+INDEX_DIGITS = 20
+"""The longest list index read from a flattened attribute name (ASCII digits only)."""
+
+
+def indexed(
+    attrs: Mapping[str, Any], prefix: str, problems: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Rebuild a flattened list: ``{prefix}{i}.{rest}`` keys become ``[{rest: value}, ...]``.
 
     Only the indices present are kept, in order (``prefix.99999999999.x`` is one entry, not a
-    list that long).
+    list that long). An index is 1 to :data:`INDEX_DIGITS` ASCII digits: a key with any other
+    index (too long, negative, not a number, other scripts' digits) or without a field after it
+    is skipped, and recorded in ``problems`` when given, so the rest of the list still counts.
     """
     groups: dict[int, dict[str, Any]] = {}
     for key, value in attrs.items():
         if not key.startswith(prefix):
             continue
         index, dot, rest = key[len(prefix) :].partition(".")
-        if dot and rest and index.isdigit() and index.isascii():
+        if dot and rest and 0 < len(index) <= INDEX_DIGITS and index.isascii() and index.isdigit():
             groups.setdefault(int(index), {})[rest] = value
+        elif problems is not None:
+            problems.append(f"{key[:80]!r}: not a {prefix}<index>.<field> name, skipped")
     return [groups[i] for i in sorted(groups)]
 
 

@@ -57,8 +57,8 @@ def read_genai_legacy(view: SpanView, draft: SpanDraft) -> None:
     # One pass over the keys tells the spans without this form (most of them) apart.
     if not any(key.startswith(_LEGACY_PREFIXES) for key in attrs):
         return
-    prompts = indexed(attrs, "gen_ai.prompt.")
-    completions = indexed(attrs, "gen_ai.completion.")
+    prompts = indexed(attrs, "gen_ai.prompt.", view.problems)
+    completions = indexed(attrs, "gen_ai.completion.", view.problems)
     if not (prompts or completions or "gen_ai.prompt" in attrs or "gen_ai.completion" in attrs):
         return
     inputs = [_message(f, view, "gen_ai.prompt", "user") for f in prompts]
@@ -104,7 +104,7 @@ def _message(fields: Mapping[str, Any], view: SpanView, where: str, role: str) -
         parts.append({"type": "tool_call_response", "id": call_id, "response": content})
     else:
         parts += _content_parts(content, view, f"{where}: content")
-    for call in indexed(fields, "tool_calls."):
+    for call in indexed(fields, "tool_calls.", view.problems):
         parts.append(_tool_call(call.get("id"), call.get("name"), call.get("arguments")))
     if fields.get("function_call.name") is not None:
         name, arguments = fields["function_call.name"], fields.get("function_call.arguments")

@@ -29,12 +29,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lucidtrace.store._conventions import OPENINFERENCE_KIND, SpanDraft, SpanView, StepDraft
+from lucidtrace.store._conventions import (
+    OPENINFERENCE_KIND,
+    SpanDraft,
+    SpanView,
+    StepDraft,
+    indexed,
+)
 from lucidtrace.store._jsonattr import as_text, parse_json, unwrap_json_text
 from lucidtrace.store._readers import add_observation, add_part_steps, add_react_steps, document
 
 _MARKERS = ("input.value", "output.value", "llm.model_name", "tool.name")
-_INDEX = re.compile(r"(\d+)\.(.+)")
 _PLUMBING = re.compile(r"^Runnable\w*<")
 _REASONING_BLOCKS = ("reasoning", "thinking", "reasoning_content")
 
@@ -62,7 +67,7 @@ def read_openinference(view: SpanView, draft: SpanDraft) -> None:
         _retrieval_steps(view, draft, input_value)
     elif draft.kind == "CHAIN" and output_value and _is_graph_root(view):
         draft.fill("final_output", _graph_answer(output_value))
-    messages = indexed(attrs, "llm.output_messages.")
+    messages = indexed(attrs, "llm.output_messages.", view.problems)
     if draft.kind != "AGENT" and (messages or draft.kind == "LLM") and draft.claim("messages"):
         _llm_steps(view, draft, messages, output_value)
 
@@ -81,11 +86,11 @@ def _llm_steps(
     for i, fields in enumerate(messages):
         if not any(
             part.get("message_content.type") == "reasoning"
-            for part in indexed(fields, "message.contents.")
+            for part in indexed(fields, "message.contents.", view.problems)
         ):
             for text in _reasoning(generations[i] if i < len(generations) else None):
                 add_part_steps(draft, ts, {"type": "reasoning", "content": text})
-        _message_steps(draft, ts, fields)
+        _message_steps(draft, ts, fields, view.problems)
 
 
 def _tool_steps(
@@ -120,7 +125,7 @@ def _tool_steps(
 
 
 def _retrieval_steps(view: SpanView, draft: SpanDraft, input_value: str | None) -> None:
-    documents = indexed(view.attributes, "retrieval.documents.")
+    documents = indexed(view.attributes, "retrieval.documents.", view.problems)
     if not documents or not draft.claim("retrieval"):
         return
     draft.steps.append(StepDraft(view.record.start_ns, "RETRIEVAL", text=input_value))
@@ -136,15 +141,17 @@ def _retrieval_steps(view: SpanView, draft: SpanDraft, input_value: str | None) 
         draft.documents.append(document(doc, view, "retrieval.documents"))
 
 
-def _message_steps(draft: SpanDraft, ts: int, fields: Mapping[str, Any]) -> None:
-    for part in indexed(fields, "message.contents."):
+def _message_steps(
+    draft: SpanDraft, ts: int, fields: Mapping[str, Any], problems: list[str]
+) -> None:
+    for part in indexed(fields, "message.contents.", problems):
         kind = part.get("message_content.type")
         text = part.get("message_content.text")
         add_part_steps(draft, ts, {"type": kind, "content": text})
     content = fields.get("message.content")
     if isinstance(content, str):
         add_react_steps(draft, ts, content)
-    for call in indexed(fields, "message.tool_calls."):
+    for call in indexed(fields, "message.tool_calls.", problems):
         add_part_steps(
             draft,
             ts,
@@ -155,18 +162,6 @@ def _message_steps(draft: SpanDraft, ts: int, fields: Mapping[str, Any]) -> None
                 "arguments": call.get("tool_call.function.arguments"),
             },
         )
-
-
-def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
-    """Rebuild a flattened list: ``{prefix}{i}.{rest}`` keys become ``[{rest: value}, ...]``."""
-    groups: dict[int, dict[str, Any]] = {}
-    for key, value in attrs.items():
-        if not key.startswith(prefix):
-            continue
-        match = _INDEX.fullmatch(key[len(prefix) :])
-        if match is not None:
-            groups.setdefault(int(match.group(1)), {})[match.group(2)] = value
-    return [groups[i] for i in sorted(groups)]
 
 
 def _value_text(value: Any) -> str | None:

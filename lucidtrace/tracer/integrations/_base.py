@@ -18,6 +18,9 @@ import importlib.util
 import threading
 from typing import ClassVar, Self, TypeVar, cast
 
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+
 __all__ = [
     "Instrumentor",
     "get_instrumentor",
@@ -239,3 +242,17 @@ def uninstrument(*names: str) -> None:
         instances = list(_instances.values())
     for instance in instances:
         instance.uninstrument()
+
+
+LLM_RUN_KEY = context_api.create_key("lucidtrace-llm-run")
+"""Context key holding the span of a framework's LLM run (LangChain) while that run is current.
+
+A model call made by that run (an OpenAI client called by ``ChatOpenAI``) is already recorded by
+the run's LLM span: the OpenAI integration sees this and starts no second LLM span for it.
+"""
+
+
+def inside_llm_run() -> bool:
+    """Whether the current span is the LLM span of a framework run that records the call."""
+    span = context_api.get_value(LLM_RUN_KEY)
+    return span is not None and span is trace_api.get_current_span()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
@@ -163,7 +163,7 @@ def _output_text_parts(text: str) -> list[dict[str, Any]]:
 def chat_input_messages(messages: Any) -> list[dict[str, Any]]:
     """The ``messages`` of a chat request as GenAI input messages."""
     result: list[dict[str, Any]] = []
-    for raw in plain(messages) if isinstance(messages, Iterable) else []:
+    for raw in plain(messages) if isinstance(messages, list | tuple) else []:
         if not isinstance(raw, Mapping):
             continue
         role = str(raw.get("role") or "user")
@@ -285,7 +285,7 @@ def responses_input_messages(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"role": "user", "parts": [{"type": "text", "content": value}]}]
     messages: list[dict[str, Any]] = []
-    for item in plain(value) if isinstance(value, Iterable) else []:
+    for item in plain(value) if isinstance(value, list | tuple) else []:
         if not isinstance(item, Mapping):
             continue
         kind = item.get("type")
@@ -388,7 +388,7 @@ def request_attributes(api: str, kwargs: Mapping[str, Any]) -> dict[str, Attribu
     elif isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop) and stop:
         attributes["gen_ai.request.stop_sequences"] = tuple(stop)
     tools = kwargs.get("tools")
-    if given(tools):
+    if given(tools) and isinstance(tools, list | tuple):
         attributes["gen_ai.tool.definitions"] = to_json(plain(tools))
     if api == "chat":
         messages = chat_input_messages(kwargs.get("messages"))

@@ -10,6 +10,7 @@ recorded. Nothing here lets a recording failure reach the caller.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,9 @@ __all__ = [
     "ChatAccumulator",
     "LLMCall",
     "ResponsesAccumulator",
+    "TracedAsyncRawResponse",
     "TracedAsyncStream",
+    "TracedRawResponse",
     "TracedStream",
 ]
 
@@ -360,6 +363,99 @@ class TracedAsyncStream(_StreamBase):
 
     async def close(self) -> None:
         """Close the stream (the span records what arrived so far)."""
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_finish()
+
+
+def _read_body(response: Any) -> Any:
+    """The JSON body of a raw response the caller has read already (None when it has not)."""
+    try:
+        content = response.http_response.content  # httpx raises when the body was not read
+        return json.loads(content)
+    except Exception:
+        return None
+
+
+class _RawResponseBase(_Proxy):
+    """A raw response (``with_raw_response`` / ``with_streaming_response``), recorded when parsed.
+
+    The caller decides how the body is read: the span records what ``parse()`` returns (a
+    stream comes back traced), or the body the caller read otherwise, when the response is
+    closed, or dropped.
+    """
+
+    def __init__(self, response: Any, call: LLMCall, accumulator: Any) -> None:
+        super().__init__(response)
+        self._self_call = call
+        self._self_accumulator = accumulator
+        self._self_stream: Any = None
+
+    def _self_parsed(self, parsed: Any, *, is_async: bool) -> Any:
+        try:
+            from openai import AsyncStream, Stream
+
+            if isinstance(parsed, Stream | AsyncStream):
+                if self._self_stream is None:
+                    cls = TracedAsyncStream if is_async else TracedStream
+                    self._self_stream = cls(parsed, self._self_call, self._self_accumulator)
+                return self._self_stream
+            self._self_call.finish(parsed)
+        except Exception:
+            log_once("openai-raw", "lucidtrace: could not record a raw response", exc_info=True)
+        return parsed
+
+    def _self_finish(self) -> None:
+        stream = self._self_stream
+        if stream is not None:
+            stream._self_finish()
+            return
+        self._self_call.finish(_read_body(self.__wrapped__))
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # nothing may escape a finalizer
+            self._self_finish()
+
+
+class TracedRawResponse(_RawResponseBase):
+    """A transparent proxy of the SDK's ``APIResponse`` / ``LegacyAPIResponse``."""
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """The SDK's parsed response (recorded; a stream comes back traced)."""
+        try:
+            parsed = self.__wrapped__.parse(*args, **kwargs)
+        except BaseException as exc:
+            self._self_call.fail(exc)
+            raise
+        if args or kwargs.get("to") is not None:
+            return parsed  # another type than the API's: recorded from the body on close
+        return self._self_parsed(parsed, is_async=False)
+
+    def close(self) -> None:
+        """Close the response (the span records what was read)."""
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_finish()
+
+
+class TracedAsyncRawResponse(_RawResponseBase):
+    """A transparent proxy of the SDK's ``AsyncAPIResponse``."""
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """The SDK's parsed response (recorded; a stream comes back traced)."""
+        try:
+            parsed = await self.__wrapped__.parse(*args, **kwargs)
+        except BaseException as exc:
+            self._self_call.fail(exc)
+            raise
+        if args or kwargs.get("to") is not None:
+            return parsed
+        return self._self_parsed(parsed, is_async=True)
+
+    async def close(self) -> None:
+        """Close the response (the span records what was read)."""
         try:
             await self.__wrapped__.close()
         finally:

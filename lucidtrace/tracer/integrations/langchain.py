@@ -32,7 +32,7 @@ import atexit
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 from uuid import UUID
@@ -50,7 +50,11 @@ from lucidtrace.tracer._log import log_once, logger
 from lucidtrace.tracer._serialize import to_json
 from lucidtrace.tracer._spans import KIND_ATTRIBUTES, record_error
 from lucidtrace.tracer.integrations import _langchain_messages as lc
-from lucidtrace.tracer.integrations._base import Instrumentor, register_instrumentor
+from lucidtrace.tracer.integrations._base import (
+    LLM_RUN_KEY,
+    Instrumentor,
+    register_instrumentor,
+)
 
 if TYPE_CHECKING:
     from langchain_core.agents import AgentAction, AgentFinish
@@ -72,6 +76,8 @@ class _Run:
     kind: str
     root: UUID  # the outermost recorded run of the same LangChain invocation
     is_root: bool
+    # The token of the context that made the span current where the run started (None if not).
+    token: Token[Any] | None = None
     # Kept on the root run only: what its descendants produced.
     llm_texts: list[str] = field(default_factory=list)
     retrieved: dict[str, str | None] = field(default_factory=dict)
@@ -133,12 +139,16 @@ class CallbackHandler(BaseCallbackHandler):
                 is_root=parent is None,
             )
             self._runs[run_id] = run
+        run.token = _attach(span, kind)
         return run
 
     def _pop(self, run_id: UUID) -> _Run | None:
         with self._lock:
             self._skipped.pop(run_id, None)
-            return self._runs.pop(run_id, None)
+            run = self._runs.pop(run_id, None)
+        if run is not None:
+            _detach(run)
+        return run
 
     def _root_of(self, run: _Run) -> _Run | None:
         with self._lock:
@@ -166,8 +176,9 @@ class CallbackHandler(BaseCallbackHandler):
             runs = list(self._runs.values())
             self._runs.clear()
             self._skipped.clear()
-        for run in runs:
+        for run in reversed(runs):  # the latest first: contexts are restored in order
             try:
+                _detach(run)
                 run.span.set_status(Status(StatusCode.ERROR, _UNFINISHED))
                 run.span.set_attribute(semconv.ERROR_TYPE, "RunNotFinished")
                 run.span.end()
@@ -605,6 +616,37 @@ class CallbackHandler(BaseCallbackHandler):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _attach(span: trace_api.Span, kind: str) -> Token[Any] | None:
+    """Make a run's span current where the run starts, so work done inside nests under it.
+
+    LangChain runs a tool's, chain's or model's body in (a copy of) the context its start
+    callback ran in: ``lt.thought``, ``@lt.traced`` functions and instrumented clients called
+    there become children of the run's span. An LLM run's context also carries
+    :data:`LLM_RUN_KEY`, so the model call it makes is not recorded a second time.
+    """
+    try:
+        context = trace_api.set_span_in_context(span)
+        if kind == "LLM":
+            context = context_api.set_value(LLM_RUN_KEY, span, context)
+        return cast("Token[Any]", context_api.attach(context))
+    except Exception:
+        _failed("attach")
+        return None
+
+
+def _detach(run: _Run) -> None:
+    """Undo :func:`_attach` when the run ends in the context it started in; else leave it.
+
+    A run that ends in another context (another thread or task) cannot restore the one it
+    started in: that context's copy goes away with its thread or task.
+    """
+    token, run.token = run.token, None
+    if token is None:
+        return
+    with contextlib.suppress(ValueError, RuntimeError):  # another context; or reset already
+        token.var.reset(token)
 
 
 def _failed(where: str) -> None:

@@ -29,12 +29,18 @@ from typing import Any, TypeVar
 import wrapt
 
 from lucidtrace.tracer._config import STATE
-from lucidtrace.tracer.integrations._base import Instrumentor, register_instrumentor
+from lucidtrace.tracer.integrations._base import (
+    Instrumentor,
+    inside_llm_run,
+    register_instrumentor,
+)
 from lucidtrace.tracer.integrations._openai_streams import (
     ChatAccumulator,
     LLMCall,
     ResponsesAccumulator,
+    TracedAsyncRawResponse,
     TracedAsyncStream,
+    TracedRawResponse,
     TracedStream,
 )
 
@@ -58,6 +64,35 @@ _TARGETS: tuple[tuple[str, str, str, bool], ...] = (
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
+_ITERABLE_ARGUMENTS = {"chat": ("messages", "tools"), "responses": ("tools",)}
+"""Keyword arguments that the SDK accepts as any iterable (a generator can be read only once).
+
+Responses ``input`` is typed as a string or a list: any other iterable is left to the SDK as it
+is (and not read by the recording), so that the call behaves exactly as it would untraced.
+"""
+
+
+def _materialise(api: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with one-shot iterables read once into lists, which go on to the SDK too.
+
+    Recording the request must not consume what the caller passed: a generator given as
+    ``messages`` (or ``tools``, or Responses ``input``) is turned into a list once, and that same
+    list is what both the span and the SDK see, so the request is the one an untraced call sends.
+    """
+    replaced: dict[str, Any] | None = None
+    for key in _ITERABLE_ARGUMENTS[api]:
+        value = kwargs.get(key)
+        if value is None or isinstance(value, list | tuple | dict | str | bytes):
+            continue
+        if not hasattr(value, "__iter__") or type(value).__name__ in ("NotGiven", "Omit"):
+            continue
+        items = list(value)  # an iterable that fails would fail the untraced call the same way
+        if replaced is None:
+            replaced = dict(kwargs)
+        replaced[key] = items
+    return kwargs if replaced is None else replaced
+
+
 def _accumulator(api: str) -> ChatAccumulator | ResponsesAccumulator:
     return ChatAccumulator() if api == "chat" else ResponsesAccumulator()
 
@@ -65,8 +100,9 @@ def _accumulator(api: str) -> ChatAccumulator | ResponsesAccumulator:
 def _sync_wrapper(api: str) -> Wrapper:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         tracer = STATE.tracer
-        if tracer is None or _INSIDE.get():
+        if tracer is None or _INSIDE.get() or inside_llm_run():
             return wrapped(*args, **kwargs)
+        kwargs = _materialise(api, kwargs)
         call = LLMCall.start(tracer, api, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
@@ -90,8 +126,9 @@ def _async_wrapper(api: str) -> Wrapper:
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         tracer = STATE.tracer
-        if tracer is None or _INSIDE.get():
+        if tracer is None or _INSIDE.get() or inside_llm_run():
             return await wrapped(*args, **kwargs)
+        kwargs = _materialise(api, kwargs)
         call = LLMCall.start(tracer, api, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
@@ -111,19 +148,38 @@ def _async_wrapper(api: str) -> Wrapper:
 
 
 def _handle_result(call: LLMCall, result: Any, *, is_async: bool) -> Any:
-    """A stream comes back proxied (recorded as it is read); anything else is recorded now."""
+    """A stream or raw response comes back proxied (recorded as it is read); else recorded now."""
     try:
-        from openai import AsyncStream, Stream
-
-        if not is_async and isinstance(result, Stream):
-            return TracedStream(result, call, _accumulator(call.api))
-        if is_async and isinstance(result, AsyncStream):
-            return TracedAsyncStream(result, call, _accumulator(call.api))
+        proxy = _proxy(call, result, is_async=is_async)
     except Exception:
         call.finish()
         return result
+    if proxy is not None:
+        return proxy
     call.finish(result)
     return result
+
+
+def _proxy(call: LLMCall, result: Any, *, is_async: bool) -> Any:
+    """The traced proxy of a stream or raw response (None for a parsed response)."""
+    from openai import AsyncStream, Stream
+    from openai._legacy_response import LegacyAPIResponse
+    from openai._response import APIResponse, AsyncAPIResponse
+
+    accumulator = _accumulator(call.api)
+    if isinstance(result, Stream | AsyncStream):
+        cls = TracedAsyncStream if is_async else TracedStream
+        return cls(result, call, accumulator)
+    if isinstance(result, LegacyAPIResponse) and not getattr(result, "_stream", True):
+        # ``with_raw_response``: the body is read already, so parsing it consumes nothing, and
+        # the SDK caches the parsed value for the caller's own ``parse()``.
+        call.finish(result.parse())
+        return result
+    if isinstance(result, LegacyAPIResponse | APIResponse):  # streamed, or the caller reads it
+        return TracedRawResponse(result, call, accumulator)
+    if isinstance(result, AsyncAPIResponse):
+        return TracedAsyncRawResponse(result, call, accumulator)
+    return None
 
 
 class _ClientMethod(wrapt.FunctionWrapper):  # type: ignore[type-arg]  # generic in stubs only
