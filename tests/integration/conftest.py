@@ -1,4 +1,4 @@
-"""Fixtures for integration tests: the scripted OpenAI-compatible server."""
+"""Fixtures for integration tests: the scripted OpenAI-compatible server, a clean tracer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ from collections.abc import Iterator
 
 import pytest
 
+import lucidtrace as lt
+from lucidtrace.tracer._config import _reset_for_tests
 from tests.integration.openai_server import OpenAIServer
+
+
+@pytest.fixture
+def clean_openai() -> Iterator[None]:
+    """No tracer configuration before the test; none, and the OpenAI SDK unpatched, after it."""
+    _reset_for_tests()
+    yield
+    lt.uninstrument("openai")
+    _reset_for_tests()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 import lucidtrace as lt
-from lucidtrace.tracer._config import _reset_for_tests
 from lucidtrace.tracer.integrations import get_instrumentor, list_instrumentors
 from lucidtrace.tracer.integrations.openai import OpenAIInstrumentor, wrap_openai
 from lucidtrace.tracer.testing import capture
@@ -31,21 +30,13 @@ from tests.integration.openai_server import (
     response_object,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_openai")]
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "How many people live in Iceland?"},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    lt.uninstrument("openai")
-    _reset_for_tests()
 
 
 @pytest.fixture(params=["wrap", "instrument"])

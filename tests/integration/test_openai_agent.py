@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 import lucidtrace as lt
 from lucidtrace.store import create_engine, get_trace, list_traces
-from lucidtrace.tracer._config import _reset_for_tests
 from lucidtrace.tracer.testing import capture
 from tests.integration.openai_server import OpenAIServer, Reply, ToolCall
 
 pytestmark = [
+    pytest.mark.usefixtures("clean_openai"),
     pytest.mark.integration,
     # opentelemetry-instrumentation-openai 0.62 declares a pydantic model with a class-based
     # `Config` (deprecated in pydantic 2); the warning fires once, when its module is imported.
@@ -95,14 +95,6 @@ def trail(steps: list[Any]) -> list[tuple[Any, ...]]:
         )
         for s in steps
     ]
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    lt.uninstrument("openai")
-    _reset_for_tests()
 
 
 @pytest.fixture

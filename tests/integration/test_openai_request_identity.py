@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
-import lucidtrace as lt
-from lucidtrace.tracer._config import _reset_for_tests
 from lucidtrace.tracer.integrations.openai import wrap_openai
 from lucidtrace.tracer.testing import capture
 from tests.integration.openai_server import OpenAIServer, Reply
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_openai")]
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "hello"},
 ]
 TOOLS = [{"type": "function", "function": {"name": "search", "parameters": {}}}]
-
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    _reset_for_tests()
-    yield
-    lt.uninstrument("openai")
-    _reset_for_tests()
 
 
 def _send(server: OpenAIServer, *, traced: bool, api: str) -> dict[str, Any]:

@@ -11,12 +11,13 @@ text), and ``<think>...</think>`` blocks in the text, which are split off as rea
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
+# The mapper's rule for <think> blocks, so recorded parts and stored steps split text alike.
+from lucidtrace.store._react import split_think
 from lucidtrace.tracer import semconv
 from lucidtrace.tracer._serialize import to_json
 
@@ -29,11 +30,8 @@ __all__ = [
     "responses_input_messages",
     "responses_output_messages",
     "responses_response_attributes",
-    "split_think",
 ]
 
-_THINK = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)
-_CLOSE_THINK = re.compile(r"</think>", re.IGNORECASE)
 _SENTINELS = frozenset({"NotGiven", "Omit"})
 
 _CHAT_PARAMS: Mapping[str, str] = {
@@ -71,23 +69,6 @@ def plain(value: Any) -> Any:
         except Exception:  # a model that cannot dump itself is recorded as text
             return repr(value)
     return value
-
-
-def split_think(text: str) -> tuple[list[str], str]:
-    """``<think>`` reasoning blocks of a model's text, and the text without them."""
-    thoughts: list[str] = []
-    close = _CLOSE_THINK.search(text)
-    if close is not None and "<think>" not in text[: close.start()].lower():
-        # The opening tag was part of the prompt: everything before the close is reasoning.
-        thoughts.append(text[: close.start()].strip())
-        text = text[close.end() :]
-
-    def take(match: re.Match[str]) -> str:
-        thoughts.append(match.group(1).strip())
-        return ""
-
-    rest = _THINK.sub(take, text)
-    return [t for t in thoughts if t], rest.strip()
 
 
 def _text(value: Any) -> str | None:

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from lucidtrace.store.engine import create_engine
 from lucidtrace.store.ingest import PROBLEMS_KEY, SpanRecord, derive_trace, ingest_spans
 from lucidtrace.store.models import Document, Span, Step, Trace
 from lucidtrace.tracer import semconv as sc
 from tests.unit.store.test_ingest_records import T0, agent_trace, new_trace_id, record
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = create_engine(database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
 
 TABLES = (Trace, Span, Step, Document)
 VOLATILE = {"updated_ns"}  # when the trace row was last recomputed

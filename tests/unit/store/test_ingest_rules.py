@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,15 +16,6 @@ from lucidtrace.store.models import Span, Trace
 from lucidtrace.tracer import semconv as sc
 from tests.unit.store.test_ingest import dump, trace_row
 from tests.unit.store.test_ingest_records import agent_trace, new_span_id, new_trace_id, record
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = create_engine(database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def test_new_trace_rows_take_the_default_verdict(engine: sa.Engine) -> None:
