@@ -74,3 +74,11 @@ The first load of a GGUF file (the default model included) converts it, which ta
 writes the weights (safetensors), config and tokenizer to ``<dir>/<name>-<file hash>``; later
 loads read that copy in well under a second. Default: ``~/.cache/lucidtrace/models``.
 """
+
+# -- server (lucidtrace serve) --
+
+# -- HTTP export and spool --
+
+# -- checks and worker --
+
+# -- demo --
