@@ -48,12 +48,19 @@ from lucidtrace.store.repository import (
     resolve_trace_id,
 )
 
-__all__ = ["DEBUG_ENV", "LAZY_COMMANDS", "main"]
+__all__ = ["DEBUG_ENV", "LAZY_COMMANDS", "CliState", "cli_state", "main"]
 
 DEBUG_ENV = environment_variables.LUCIDTRACE_DEBUG
 """Set to ``1`` to let the CLI show the full traceback of unexpected errors."""
 
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "check": "lucidtrace.probes.checks.commands:check_command",
+    "demo": "lucidtrace.demo.commands:demo",
+    "keys": "lucidtrace.ui.commands:keys",
+    "probes": "lucidtrace.probes.checks.model_checks.commands:probes_group",
+    "serve": "lucidtrace.ui.commands:serve",
+    "worker": "lucidtrace.probes.checks.commands:worker_command",
+}
 """Commands imported when run: name -> ``"module:attribute"`` of a click command."""
 
 
@@ -82,6 +89,14 @@ class CliState:
                 f"--database-url (or set {LUCIDTRACE_DATABASE_URL}) to point at your store"
             )
         return create_engine(url)
+
+
+def cli_state(ctx: click.Context) -> CliState:
+    """The global options of the ``lucidtrace`` group (defaults when a command runs on its own)."""
+    state = ctx.find_object(CliState)
+    if state is None:
+        state = CliState(database_url=None, project_id=DEFAULT_PROJECT_ID, debug=False)
+    return state
 
 
 class LucidtraceGroup(click.Group):

@@ -102,3 +102,34 @@ def database_url(database_backend: str, request: pytest.FixtureRequest) -> str:
     if database_backend == "postgresql":
         return str(request.getfixturevalue("postgres_url"))
     return str(request.getfixturevalue("sqlite_url"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    While Playwright's sync API has a browser open, an asyncio loop is marked running on the main
+    thread, so any later test that calls ``asyncio.run()`` would fail. The browser is opened once
+    (the session-scoped ``browser`` fixture) when the first browser test runs; after that only
+    browser tests follow. The sort is stable: the order within each group is kept.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """A headless Chromium (Debian's, through Playwright's sync API) shared by browser tests."""
+    from tests.e2e.conftest import CHROMIUM_ENV, chromium_path
+
+    executable = chromium_path()
+    require(executable is not None, f"no Chromium found: install chromium or set {CHROMIUM_ENV}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "Playwright is not installed: pip install playwright")
+        raise
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()

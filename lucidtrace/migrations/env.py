@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 
 from lucidtrace.store.models import Base
+from lucidtrace.store.search import include_schema_name
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -25,6 +26,9 @@ context.configure(
     # SQLite cannot ALTER most things: batch mode rebuilds the table instead.
     render_as_batch=True,
     compare_type=True,
+    # The full-text search tables and expression indexes are not models: autogenerate must not
+    # take them for strays.
+    include_name=include_schema_name,
     # The caller's transaction makes DDL atomic on SQLite too.
     transactional_ddl=True,
 )

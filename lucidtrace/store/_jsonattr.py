@@ -153,7 +153,7 @@ def attributes_to_jsonable(
         elif kind is float and not math.isfinite(raw):
             value = to_jsonable(raw, problems, where=where)
         key = raw_key
-        if type(raw_key) is not str or not raw_key.isascii():
+        if type(raw_key) is not str or not raw_key.isascii() or "\x00" in raw_key:
             key = clean_text(str(raw_key), problems, where=where)
         out[key] = value
     return out

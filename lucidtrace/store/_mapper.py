@@ -100,6 +100,67 @@ def id_error(record: SpanRecord) -> str | None:
     return None
 
 
+_INT64_END = 2**63
+_TIME_NAMES = (("start_ns", "start_time_unix_nano"), ("end_ns", "end_time_unix_nano"))
+
+
+def record_error(record: SpanRecord) -> str | None:
+    """Why a record cannot be stored (its ids or times), or ``None`` when it can.
+
+    Times are Unix nanoseconds in the store's 64-bit integer columns: a start, end or event time
+    at or beyond 2**63 (or negative) refuses the span, as the batch wire format does.
+    """
+    error = id_error(record)
+    if error is not None:
+        return error
+    for attribute, otlp_name in _TIME_NAMES:
+        value = getattr(record, attribute)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{attribute} {value!r:.40} is not an integer (Unix nanoseconds)"
+        if not 0 <= value < _INT64_END:
+            where = "beyond" if value > 0 else "below"
+            return f"{otlp_name} ({attribute}) {value} is {where} int64 (Unix nanoseconds)"
+    for event in record.events:
+        ts = event.ts_ns
+        if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts < _INT64_END:
+            return f"event {str(event.name)!r:.40}: time_unix_nano {ts!r:.40} is beyond int64"
+    return None
+
+
+def split_duplicates(
+    records: Iterable[SpanRecord],
+) -> tuple[list[SpanRecord], list[SpanRecord], list[tuple[SpanRecord, str]]]:
+    """One record per span id of a batch whose records :func:`record_error` accepted.
+
+    A later record with the span id of an earlier one of the same trace replaces it (the
+    earlier one is returned as replaced); one of another trace is refused, since a span id
+    names one span of a project.
+
+    Returns:
+        The records to store (in first-seen order), the replaced ones, and the refused ones
+        with the reason.
+    """
+    kept: dict[str, SpanRecord] = {}
+    replaced: list[SpanRecord] = []
+    refused: list[tuple[SpanRecord, str]] = []
+    for record in records:
+        span_id = record.span_id.lower()
+        earlier = kept.get(span_id)
+        if earlier is not None:
+            if earlier.trace_id.lower() != record.trace_id.lower():
+                refused.append(
+                    (
+                        record,
+                        f"span id {span_id} is already used by trace "
+                        f"{earlier.trace_id.lower()} in this request",
+                    )
+                )
+                continue
+            replaced.append(earlier)
+        kept[span_id] = record
+    return list(kept.values()), replaced, refused
+
+
 def derive_span(record: SpanRecord) -> MappedSpan:
     """Map one span record to its rows (pure: no database).
 
@@ -171,6 +232,19 @@ def _fit(value: str | None, limit: int, problems: list[str], where: str) -> str 
     return value[:limit]
 
 
+_MAX_COUNT = 2**53
+"""Token counts at or above this are not counted: far beyond any real count, and below it the
+sums of a trace's spans stay within the 64-bit columns (and exact in JavaScript)."""
+
+
+def _bigint(value: int | None, problems: list[str], where: str) -> int | None:
+    """``value`` when it is a plausible count, else None (the raw attribute keeps it)."""
+    if value is None or -_MAX_COUNT < value < _MAX_COUNT:
+        return value
+    problems.append(f"{where}: {str(value)[:40]} is beyond 2**53; not counted (kept in attributes)")
+    return None
+
+
 def _rows(
     record: SpanRecord, draft: SpanDraft, fields: dict[str, Any], problems: list[str]
 ) -> MappedSpan:
@@ -192,9 +266,9 @@ def _rows(
         "output": draft.output,
         "model": _fit(draft.model, _LIMITS["model"], problems, "model"),
         "provider": _fit(draft.provider, _LIMITS["provider"], problems, "provider"),
-        "input_tokens": draft.input_tokens,
-        "output_tokens": draft.output_tokens,
-        "reasoning_tokens": draft.reasoning_tokens,
+        "input_tokens": _bigint(draft.input_tokens, problems, "input tokens"),
+        "output_tokens": _bigint(draft.output_tokens, problems, "output tokens"),
+        "reasoning_tokens": _bigint(draft.reasoning_tokens, problems, "reasoning tokens"),
         "attributes": attributes,
         "events": [
             {"name": e.name, "ts_ns": e.ts_ns, "attributes": e.attributes} for e in record.events

@@ -9,6 +9,8 @@ of :mod:`lucidtrace.store._readers` and derives each span's audit-trail steps an
 
 1. spans are upserted on ``(project_id, span_id)``; a span's steps and documents are replaced, so
    storing the same spans twice leaves the same rows (``ingested_ns`` keeps the first ingest);
+   a span whose id is stored under another trace is refused (:attr:`IngestResult.clashes`),
+   never moved;
 2. steps that another step of the trace supersedes are dropped (:mod:`lucidtrace.store._mapper`);
 3. every touched trace is recomputed from its stored spans (times, counts, tokens, models, root,
    name, status, input/output, session, user, tags, metadata), so a span whose parent has not
@@ -48,7 +50,8 @@ from lucidtrace.store._mapper import (
     derive_span,
     derive_trace,
     derive_valid_span,
-    id_error,
+    record_error,
+    split_duplicates,
 )
 from lucidtrace.store._records import SpanEvent, SpanRecord, record_from_readable_span
 from lucidtrace.store.engine import SQLITE_BEGIN_OPTION
@@ -60,6 +63,7 @@ __all__ = [
     "MappedSpan",
     "SpanEvent",
     "SpanRecord",
+    "clash_message",
     "derive_span",
     "derive_trace",
     "ingest_spans",
@@ -85,7 +89,10 @@ class IngestResult:
         trace_ids: the traces touched, recomputed.
         problems: spans stored with at least one problem (listed in their attributes under
             :data:`PROBLEMS_KEY`).
-        rejected: one message per record that could not be stored (invalid trace or span id).
+        rejected: one message per record that could not be stored (invalid trace or span id,
+            a time beyond int64, a span id used by another trace of the batch or of the store).
+        clashes: ``(span_id, trace_id, stored_trace_id)`` of each span refused because its id is
+            already stored under another trace.
     """
 
     spans: int
@@ -94,6 +101,7 @@ class IngestResult:
     trace_ids: tuple[str, ...]
     problems: int
     rejected: tuple[str, ...] = ()
+    clashes: tuple[tuple[str, str, str], ...] = ()
 
 
 def ingest_spans(
@@ -107,24 +115,44 @@ def ingest_spans(
     Args:
         engine_or_connection: an engine (a transaction is opened and committed) or a connection
             (its open transaction is used, or one is opened and committed).
-        records: the spans; later duplicates of one span id replace earlier ones.
+        records: the spans; a later record with the span id of an earlier one of the same
+            trace replaces it, one of another trace is refused (listed in ``rejected``), and
+            so is one whose id is stored under another trace (listed in ``clashes`` too).
         project_id: the project the spans belong to (created when missing).
     """
-    mapped: dict[str, MappedSpan] = {}
     rejected: list[str] = []
+    valid: list[SpanRecord] = []
     for record in records:
-        error = id_error(record)
-        if error is not None:
+        error = record_error(record)
+        if error is None:
+            valid.append(record)
+        else:
             rejected.append(f"span {record.name!r:.80}: {error}")
-            continue
-        item = derive_valid_span(record)
-        mapped[item.span["span_id"]] = item
-    items = list(mapped.values())
-    trace_ids = tuple(sorted({item.span["trace_id"] for item in items}))
+    kept, _, refused = split_duplicates(valid)
+    rejected.extend(f"span {record.name!r:.80}: {why}" for record, why in refused)
+    items = [derive_valid_span(record) for record in kept]
+    clashes: list[tuple[str, str, str]] = []
     now = time.time_ns()
     with _transaction(engine_or_connection) as conn:
+        stored = _stored_span_traces(conn, project_id, [item.span["span_id"] for item in items])
+        if stored:
+            # A span id names one span of a project: a span stored under another trace is not
+            # moved (nor overwritten) by a span of this batch.
+            moved = [
+                item
+                for item in items
+                if stored.get(item.span["span_id"], item.span["trace_id"]) != item.span["trace_id"]
+            ]
+            for item in moved:
+                span_id, trace_id = item.span["span_id"], item.span["trace_id"]
+                clashes.append((span_id, trace_id, stored[span_id]))
+                rejected.append(clash_message(span_id, stored[span_id]))
+            if moved:
+                refused_ids = {span_id for span_id, _, _ in clashes}
+                items = [item for item in items if item.span["span_id"] not in refused_ids]
+        trace_ids = tuple(sorted({item.span["trace_id"] for item in items}))
         if items:
-            _write(conn, project_id, items, trace_ids, now)
+            _write(conn, project_id, items, trace_ids, now, stored=set(stored))
     return IngestResult(
         spans=len(items),
         steps=sum(len(item.steps) for item in items),
@@ -132,6 +160,15 @@ def ingest_spans(
         trace_ids=trace_ids,
         problems=sum(1 for item in items if item.problems),
         rejected=tuple(rejected),
+        clashes=tuple(clashes),
+    )
+
+
+def clash_message(span_id: str, stored_trace_id: str) -> str:
+    """Why a span whose id is stored under another trace is refused."""
+    return (
+        f"span id {span_id} is already stored under trace {stored_trace_id} in this project; "
+        "a span id names one span: give this span a new id"
     )
 
 
@@ -165,7 +202,10 @@ def _write(
     items: list[MappedSpan],
     trace_ids: tuple[str, ...],
     now: int,
+    *,
+    stored: set[str],
 ) -> None:
+    """Write ``items`` (``stored``: those of their span ids already stored, same trace)."""
     conn.execute(
         _insert(conn, _projects).on_conflict_do_nothing(),
         [{"id": project_id, "name": project_id, "created_ns": now}],
@@ -203,7 +243,7 @@ def _write(
     # traces are plain inserts, the others upserts. Which of those are stored is asked first.
     new_spans = [item.span for item in items if item.span["trace_id"] in created]
     known_spans = [item.span for item in items if item.span["trace_id"] not in created]
-    stored = _stored_span_ids(conn, project_id, [span["span_id"] for span in known_spans])
+    stored_ids = [span["span_id"] for span in known_spans if span["span_id"] in stored]
     constants = {"project_id": project_id, "ingested_ns": now}
     if new_spans:
         _insert_rows(conn, _spans, constants, new_spans)
@@ -222,7 +262,7 @@ def _write(
         )
     # Steps and documents of spans stored before are replaced (new spans have none).
     for table in (_steps, _documents):
-        for ids in chunks(stored):
+        for ids in chunks(stored_ids):
             conn.execute(
                 sa.delete(table).where(table.c.project_id == project_id, table.c.span_id.in_(ids))
             )
@@ -240,7 +280,7 @@ def _write(
             conn,
             project_id,
             {t: by_trace[t] for t in known},
-            stored=set(stored),
+            stored=set(stored_ids),
             answers=answers,
             deleted=deleted,
             now=now,
@@ -293,16 +333,18 @@ def _sqlite_insert(
     return sql, operator.itemgetter(*plain_columns), json_columns
 
 
-def _stored_span_ids(conn: sa.Connection, project_id: str, span_ids: list[str]) -> list[str]:
-    stored: list[str] = []
+def _stored_span_traces(
+    conn: sa.Connection, project_id: str, span_ids: list[str]
+) -> dict[str, str]:
+    """The trace id of each of ``span_ids`` that is stored."""
+    stored: dict[str, str] = {}
     for ids in chunks(span_ids):
-        stored.extend(
-            conn.execute(
-                sa.select(_spans.c.span_id).where(
-                    _spans.c.project_id == project_id, _spans.c.span_id.in_(ids)
-                )
-            ).scalars()
+        rows = conn.execute(
+            sa.select(_spans.c.span_id, _spans.c.trace_id).where(
+                _spans.c.project_id == project_id, _spans.c.span_id.in_(ids)
+            )
         )
+        stored.update((span_id, trace_id) for span_id, trace_id in rows)
     return stored
 
 

@@ -80,6 +80,8 @@ class ApiKey(Base):
     created_ns: Mapped[int] = mapped_column(sa.BigInteger)
     revoked_ns: Mapped[int | None] = mapped_column(sa.BigInteger)
     last_used_ns: Mapped[int | None] = mapped_column(sa.BigInteger)
+    sessions_not_before_ns: Mapped[int | None] = mapped_column(sa.BigInteger)
+    """Sign-in sessions of this key issued before this time are ended (set on sign-out)."""
 
 
 class Trace(Base):
@@ -88,9 +90,9 @@ class Trace(Base):
     __tablename__ = "traces"
     __table_args__ = (
         sa.CheckConstraint(_enum_check("verdict", VERDICTS), name="verdict"),
-        sa.Index(None, "project_id", "start_ns"),
+        sa.Index(None, "project_id", "start_ns", "trace_id"),
         sa.Index(None, "project_id", "session_id"),
-        sa.Index(None, "project_id", "verdict"),
+        sa.Index(None, "project_id", "verdict", "start_ns", "trace_id"),
     )
 
     project_id: Mapped[str] = mapped_column(
@@ -225,6 +227,7 @@ class Finding(Base):
         ),
         sa.Index(None, "project_id", "trace_id"),
         sa.Index(None, "project_id", "check_name", "status"),
+        sa.Index(None, "project_id", "check_name", "created_ns"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)

@@ -12,6 +12,7 @@ import atexit
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from lucidtrace.environment_variables import (
 )
 from lucidtrace.tracer import _serialize
 from lucidtrace.tracer._log import logger, reset_log_once
+from lucidtrace.tracer._remote import Remote, RemoteSettings, open_remote
 from lucidtrace.tracer._settings import env_bool, env_float, env_int
 from lucidtrace.tracer.masking import Masker, MaskFn
 
@@ -55,8 +57,11 @@ class TracerStats:
         enabled: Whether tracing is configured now.
         queued: Spans waiting for export.
         exported: Spans the exporter accepted.
-        failed: Spans lost because the exporter failed (logged).
-        dropped: Spans dropped because the queue was full (logged).
+        failed: Spans lost because the exporter failed, or refused by the server (logged).
+        dropped: Spans dropped because the queue, or the server spool, was full (logged).
+        sent: Spans the server acknowledged (with ``endpoint=``).
+        unsent: Spans in the spool waiting for the server (with ``endpoint=``; all processes
+            sharing the spool directory).
     """
 
     enabled: bool
@@ -64,6 +69,8 @@ class TracerStats:
     exported: int = 0
     failed: int = 0
     dropped: int = 0
+    sent: int = 0
+    unsent: int = 0
 
 
 class _State:
@@ -76,6 +83,8 @@ class _State:
         self.dispatchers: dict[int, tuple[TracerProvider, DispatchingSpanProcessor]] = {}
         self.dispatcher: DispatchingSpanProcessor | None = None
         self.settings: dict[str, Any] | None = None
+        self.remote: Remote | None = None  # the server spool and the OTLP destination, if any
+        self.last_remote: Remote | None = None
         self.atexit_registered = False
 
 
@@ -185,6 +194,31 @@ def _check_url(database_url: str) -> None:
             raise StoreError(msg)
 
 
+def _destination(
+    exporter: SpanExporter | None, database_url: str | None, remote: Remote | None
+) -> SpanExporter | None:
+    """The one exporter behind the processor: each named destination, fanned out.
+
+    The embedded store is the default only when no destination is named; ``database_url``
+    adds it to the others. None (logged) when the store cannot be opened.
+    """
+    destinations: list[SpanExporter] = [] if exporter is None else [exporter]
+    if remote is not None:
+        destinations.extend(remote.exporters)
+    if database_url is not None or not destinations:
+        store = _store_exporter(resolve_database_url(database_url))
+        if store is None:
+            if remote is not None:
+                remote.shutdown()
+            return None
+        destinations.insert(1 if exporter is not None else 0, store)
+    if len(destinations) == 1:
+        return destinations[0]
+    from lucidtrace.tracer._destinations import FanoutSpanExporter  # noqa: PLC0415
+
+    return FanoutSpanExporter(destinations)
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - rarely needed
 
@@ -204,11 +238,22 @@ def configure(
     max_queue_size: int | None = None,
     export_batch_size: int | None = None,
     flush_interval: float | None = None,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_headers: dict[str, str] | None = None,
 ) -> None:
     """Start recording traces; calling it again reconfigures cleanly.
 
     Spans go to the embedded store: ``database_url`` if given, else ``LUCIDTRACE_DATABASE_URL``,
-    else ``./lucidtrace.db``. If the process already has an OpenTelemetry SDK tracer provider,
+    else ``./lucidtrace.db``. With ``endpoint`` (or ``LUCIDTRACE_ENDPOINT``) they go to a
+    lucidtrace server instead, through a durable on-disk spool; with ``otlp_endpoint`` (or
+    ``LUCIDTRACE_OTLP_ENDPOINT``) also to an OTLP/HTTP backend. Destinations combine: each named
+    one (``exporter``, ``endpoint``, ``database_url``, ``otlp_endpoint``) receives every span, and
+    the embedded store is the default only when none is named. If the process already has an
+    OpenTelemetry SDK tracer provider,
     lucidtrace adds its processor to it; otherwise it installs its own as the global one. Either
     way, spans from any OpenTelemetry instrumentation in the process land in the same store.
 
@@ -224,10 +269,21 @@ def configure(
         max_queue_size: Spans held while waiting for export (default 100,000); past it spans
             are dropped and counted in :func:`get_stats`.
         export_batch_size: Spans per export (default 512).
-        flush_interval: Seconds before a partial batch is exported (default 1.0).
+        flush_interval: Seconds before a partial batch is exported (default 1.0); with
+            ``endpoint``, the longest a finished span waits before it is on disk.
+        endpoint: Base URL of a lucidtrace server (default: ``LUCIDTRACE_ENDPOINT``).
+        api_key: The server's ingest key (default: ``LUCIDTRACE_API_KEY``).
+        spool_dir: Directory of the on-disk spool (default: ``LUCIDTRACE_SPOOL_DIR``, else
+            ``~/.cache/lucidtrace/spool/<hash of the endpoint>``).
+        spool_max_bytes: Cap of the spool (default: ``LUCIDTRACE_SPOOL_MAX_BYTES``, else 256 MiB);
+            past it new spans are dropped and counted.
+        otlp_endpoint: An OTLP/HTTP collector that also receives the spans (default:
+            ``LUCIDTRACE_OTLP_ENDPOINT``).
+        otlp_headers: HTTP headers for ``otlp_endpoint`` (default: ``LUCIDTRACE_OTLP_HEADERS``).
 
     Raises:
-        ValueError: ``database_url`` and ``exporter`` were both given, or a size is not positive.
+        ValueError: ``database_url`` and ``exporter`` were both given, a size is not positive,
+            or an endpoint is not an http(s) URL.
         TypeError: ``mask`` holds something that is not callable.
     """
     if database_url is not None and exporter is not None:
@@ -261,6 +317,16 @@ def configure(
         raise ValueError(msg)
     if enabled is None:
         enabled = env_bool(LUCIDTRACE_ENABLED, True)
+    remote_settings = RemoteSettings.resolve(
+        endpoint=endpoint,
+        api_key=api_key,
+        spool_dir=spool_dir,
+        spool_max_bytes=spool_max_bytes,
+        otlp_endpoint=otlp_endpoint,
+        otlp_headers=otlp_headers,
+        max_queue_size=queue_size,
+        export_batch_size=batch_size,
+    )
 
     with STATE.lock:
         shutdown()
@@ -273,15 +339,18 @@ def configure(
             "max_queue_size": max_queue_size,
             "export_batch_size": export_batch_size,
             "flush_interval": flush_interval,
+            "remote": remote_settings,
         }
         if not enabled:
             return
         _serialize.refresh_limits()
         _serialize.set_mask(masker.mask_text if masker.active else None)
+        remote = open_remote(remote_settings) if remote_settings.active else None
+        if remote_settings.active and remote is None:
+            return  # a destination could not be opened (logged): tracing stays off
+        exporter = _destination(exporter, database_url, remote)
         if exporter is None:
-            exporter = _store_exporter(resolve_database_url(database_url))
-            if exporter is None:
-                return
+            return
         from lucidtrace.tracer.processor import LucidtraceSpanProcessor  # noqa: PLC0415 - SDK
 
         processor = LucidtraceSpanProcessor(
@@ -296,6 +365,7 @@ def configure(
         dispatcher.set_target(processor)
         STATE.dispatcher = dispatcher
         STATE.processor = processor
+        STATE.remote = remote
         STATE.tracer = provider.get_tracer("lucidtrace", _version())
         if not STATE.atexit_registered:
             atexit.register(_at_exit)
@@ -312,31 +382,60 @@ def flush(timeout: float | None = 30.0) -> bool:
         True when every span that ended before the call is stored; False when ``timeout``
         passed first (the spans stay queued and are exported later), or when spans were lost
         since the previous ``flush()`` (the exporter failed on them, or the queue was full:
-        counted in :func:`get_stats`, and logged).
+        counted in :func:`get_stats`, and logged). With ``endpoint=``, stored means
+        acknowledged by the server, for the spans in the spool at the call too (earlier runs'
+        included); what is not yet acknowledged stays in the spool (``get_stats().unsent``).
     """
     processor = STATE.processor
     if processor is None:
         return True
-    return processor.flush(timeout)
+    remote = STATE.remote
+    if remote is None:
+        return processor.flush(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if not processor.flush(timeout):
+        return False
+    return remote.wait_sent(_left(deadline))
+
+
+def _left(deadline: float | None, reserve: float = 0.0) -> float | None:
+    return None if deadline is None else max(deadline - time.monotonic() - reserve, 0.0)
 
 
 def shutdown(timeout: float | None = 30.0) -> bool:
     """Flush, stop the export thread and turn tracing off (every call is a no-op again).
 
+    With ``endpoint=``, spans are on disk when this returns; it waits for the server for what
+    is left of ``timeout`` (less when the server fails meanwhile), and what it has not
+    acknowledged stays in the spool for the next ``configure()`` with the same spool.
+
     Returns:
-        False when ``timeout`` seconds passed before everything was exported.
+        False when ``timeout`` seconds passed before everything was exported (or sent).
     """
     with STATE.lock:
         processor = STATE.processor
+        remote = STATE.remote
         STATE.tracer = None
         STATE.processor = None
+        STATE.remote = None
         if STATE.dispatcher is not None:
             STATE.dispatcher.set_target(None)
             STATE.dispatcher = None
         if processor is None:
             return True
         STATE.last_processor = processor
-        return processor.shutdown(timeout)
+        STATE.last_remote = remote
+        if remote is None:
+            return processor.shutdown(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # Keep a little of the time for the processor to stop after the network waits.
+        reserve = 0.0 if timeout is None else min(1.0, timeout / 10)
+        sent = processor.flush(_left(deadline, reserve)) and remote.wait_sent(
+            _left(deadline, reserve), give_up_on_failure=True
+        )
+        stopped = processor.shutdown(_left(deadline))
+        remote.report_left()
+        return sent and stopped
 
 
 def get_stats() -> TracerStats:
@@ -345,12 +444,23 @@ def get_stats() -> TracerStats:
     if processor is None:
         return TracerStats(enabled=False)
     stats = processor.stats
+    remote = STATE.remote if STATE.processor is not None else STATE.last_remote
+    failed, dropped, sent, unsent = stats.failed, stats.dropped, 0, 0
+    if remote is not None and remote.http is not None:
+        http = remote.http.stats
+        # A batch the full spool refused is reported to the processor as lost (so that flush()
+        # says so); it is a drop, not an exporter failure.
+        failed = max(failed - http.spool_dropped, 0) + http.dead_lettered + http.rejected
+        dropped += http.spool_dropped
+        sent, unsent = http.sent, http.pending
     return TracerStats(
         enabled=STATE.processor is not None,
         queued=stats.queued,
         exported=stats.exported,
-        failed=stats.failed,
-        dropped=stats.dropped,
+        failed=failed,
+        dropped=dropped,
+        sent=sent,
+        unsent=unsent,
     )
 
 
@@ -363,7 +473,9 @@ def suspended() -> Iterator[None]:
     """
     with STATE.lock:
         saved = (STATE.tracer, STATE.processor, STATE.dispatcher, STATE.settings)
+        saved_remote = STATE.remote
         STATE.tracer = STATE.processor = STATE.dispatcher = None
+        STATE.remote = None
         if saved[2] is not None:
             saved[2].set_target(None)
     try:
@@ -372,6 +484,7 @@ def suspended() -> Iterator[None]:
         with STATE.lock:
             shutdown(timeout=10.0)
             STATE.tracer, STATE.processor, STATE.dispatcher, STATE.settings = saved
+            STATE.remote = saved_remote
             if saved[2] is not None:
                 saved[2].set_target(saved[1])
 
@@ -384,5 +497,6 @@ def _reset_for_tests() -> None:
     """Shut down, forget the last configuration and which failures were logged."""
     shutdown(5.0)
     STATE.last_processor = None
+    STATE.last_remote = None
     STATE.settings = None
     reset_log_once()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -37,33 +36,15 @@ DEFAULT_PROJECT_ID = "default"
 """The project of the embedded store (the same value as ``lucidtrace.store.DEFAULT_PROJECT_ID``,
 repeated here so that importing the exporter does not import the store)."""
 
-RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4)
-"""Waits before each retry of a batch after a transient database error (then: FAILURE)."""
-
-_TRANSIENT_SQLITE = ("database is locked", "database is busy", "database table is locked")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a database error may go away on retry (a lock, a dropped connection)."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
-        original = exc.orig if exc.orig is not None else exc
-        if type(original).__module__.startswith("sqlite3"):
-            text = str(original).lower()
-            return any(marker in text for marker in _TRANSIENT_SQLITE)
-        # PostgreSQL: server restart, dropped or refused connection, failover, deadlock.
-        return True
-    return isinstance(exc, sa.exc.DisconnectionError | sa.exc.TimeoutError)
-
 
 class StoreSpanExporter(SpanExporter):
     """Export finished spans into a lucidtrace store (SQLite or PostgreSQL).
 
     Each :meth:`export` call is stored in one transaction; storing the same spans again changes
-    nothing. Transient database errors are retried with a short, bounded backoff
-    (:data:`RETRY_DELAYS_S`). Failures are logged on the ``lucidtrace`` logger and reported as
-    ``FAILURE``; nothing is raised.
+    nothing. Transient database errors are retried with a short, bounded backoff, and a batch
+    the database refuses is stored again trace by trace, then span by span
+    (:func:`lucidtrace.store.fallback.ingest_with_fallback`). Failures are logged on the
+    ``lucidtrace`` logger and reported as ``FAILURE``; nothing is raised.
 
     Args:
         database_url: the store to open (see :func:`lucidtrace.store.engine.resolve_database_url`
@@ -119,50 +100,27 @@ class StoreSpanExporter(SpanExporter):
             return 0, len(spans)
         unreadable = len(spans) - len(records)
         stored, failed = self._store(engine, records)
+        if stored:
+            from lucidtrace.probes.checks.runner import check_exported  # noqa: PLC0415 - lazy
+
+            check_exported(engine, project_id=self._project_id, records=records)
         return stored, failed + unreadable
 
     def _store(self, engine: sa.Engine, records: list[SpanRecord]) -> tuple[int, int]:
-        error, attempts = self._ingest(engine, records)
-        if error is None:
-            return len(records), 0
-        if is_transient(error) or len(records) == 1:
-            _log_failure("store", error, len(records), attempts)
-            return 0, len(records)
-        groups: dict[str, list[SpanRecord]] = {}
-        for item in records:
-            groups.setdefault(item.trace_id, []).append(item)
-        parts = list(groups.values()) if len(groups) > 1 else [[item] for item in records]
-        stored = failed = 0
-        for part in parts:
-            done, lost = self._store(engine, part)
-            stored += done
-            failed += lost
-        return stored, failed
+        from lucidtrace.store.fallback import ingest_with_fallback  # noqa: PLC0415 - light import
 
-    def _ingest(self, engine: sa.Engine, records: list[SpanRecord]) -> tuple[Exception | None, int]:
-        """Store ``records`` in one transaction, retrying transient errors.
-
-        Returns:
-            The error (None once stored) and the number of attempts made.
-        """
-        from lucidtrace.store.ingest import ingest_spans  # noqa: PLC0415 - light import
-
-        for attempt in range(len(RETRY_DELAYS_S) + 1):
-            try:
-                result = ingest_spans(engine, records, project_id=self._project_id)
-            except Exception as exc:
-                if attempt < len(RETRY_DELAYS_S) and is_transient(exc) and not self._shutdown:
-                    time.sleep(RETRY_DELAYS_S[attempt])
-                    continue
-                return exc, attempt + 1
-            if result.rejected:
-                log_once(
-                    "export-rejected",
-                    "lucidtrace: spans rejected: %s",
-                    "; ".join(result.rejected)[:500],
-                )
-            return None, attempt + 1
-        return None, 0  # pragma: no cover - the loop always returns
+        result = ingest_with_fallback(
+            engine, records, project_id=self._project_id, stopping=lambda: self._shutdown
+        )
+        if result.rejected:
+            log_once(
+                "export-rejected",
+                "lucidtrace: spans rejected: %s",
+                "; ".join(f"span {r.name!r:.80}: {why}" for r, why in result.rejected)[:500],
+            )
+        for group in result.failed:
+            _log_failure("store", group.error, len(group.records), group.attempts)
+        return len(result.stored), result.failed_count
 
     def _records(self, spans: Sequence[ReadableSpan]) -> list[SpanRecord]:
         from lucidtrace.store.ingest import record_from_readable_span  # noqa: PLC0415

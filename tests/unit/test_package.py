@@ -47,9 +47,12 @@ def test_every_init_has_a_sorted_explicit_all(init: Path) -> None:
     tree = ast.parse(init.read_text(encoding="utf-8"))
     exported = None
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
-        ):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            assert isinstance(node, ast.Assign | ast.AnnAssign)
+            assert node.value is not None
             exported = ast.literal_eval(node.value)
     assert exported is not None, f"{init} has no __all__"
     # The order ruff's RUF022 keeps: CONSTANTS, then Classes, then functions, each alphabetical.

@@ -1,0 +1,1 @@
+"""Tests of the HTTP exporter, its on-disk spool and the OTLP destination."""
