@@ -98,3 +98,19 @@ def registered(*classes: type) -> Iterator[None]:
     finally:
         for cls in classes:
             unregister_check(cls.name)  # type: ignore[attr-defined]
+
+
+class MalformedCheck:
+    """Returns a result whose score is no number."""
+
+    name: ClassVar[str] = "test_malformed"
+    version: ClassVar[str] = "1"
+    access: ClassVar[str] = "trace"
+    cost: ClassVar[str] = "free"
+    default_threshold: ClassVar[float] = 0.5
+    description: ClassVar[str] = "returns a score that is text"
+    score_meaning: ClassVar[str] = "none"
+    paper: ClassVar[str] = "none"
+
+    def run(self, context: CheckContext, *, threshold: float) -> list[CheckResult]:
+        return [CheckResult(status="passed", message="fine", score="high", threshold=threshold)]  # type: ignore[arg-type]

@@ -261,3 +261,19 @@ def test_a_running_worker_keeps_its_job_past_the_lease(recorder: Recorder) -> No
         ModelCheck.delay = 0.0
     job = _job(recorder, job_id)
     assert (job.status, job.locked_by, job.attempts) == ("done", "busy", 1)
+
+
+def test_a_failed_job_replaces_the_checks_earlier_findings(recorder: Recorder) -> None:
+    trace_id = recorder.record(_agent)
+
+    def broken(name: str | None) -> StandInModel:
+        raise OSError("weights file is truncated")
+
+    with registered(ModelCheck):
+        for _ in range(2):
+            _enqueue(recorder, trace_id, ["test_model_check"], max_attempts=1)
+            run_worker(
+                recorder.engine, worker_id="w", model_loader=broken, once=True, backoff_s=0.0
+            )
+    findings = recorder.findings(trace_id)
+    assert [(f.check_name, f.status) for f in findings] == [("test_model_check", "error")]

@@ -10,7 +10,14 @@ import lucidtrace as lt
 from lucidtrace.probes.checks.runner import check_ingested, is_proxy, reasons, run_checks
 from lucidtrace.store.models import DEFAULT_PROJECT_ID, Attribution, Finding, Trace
 from tests.checks.conftest import Recorder
-from tests.checks.plugins import FailingCheck, Identity, ModelCheck, StandInModel, registered
+from tests.checks.plugins import (
+    FailingCheck,
+    Identity,
+    MalformedCheck,
+    ModelCheck,
+    StandInModel,
+    registered,
+)
 
 
 def _miscopy() -> None:
@@ -164,3 +171,15 @@ def test_the_in_process_exporter_checks_traces_when_enabled(
     assert recorder.verdict(unchecked) == "unchecked"
     with Session(recorder.engine) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Trace)) == 2
+
+
+def test_a_malformed_result_is_its_checks_error_and_the_others_are_stored(
+    recorder: Recorder,
+) -> None:
+    trace_id = recorder.record(_miscopy)
+    with registered(MalformedCheck):
+        _run(recorder, trace_id, checks=["test_malformed", "evidence_ignored"])
+    stored = {f.check_name: f for f in recorder.findings(trace_id)}
+    assert stored["test_malformed"].status == "error"
+    assert stored["evidence_ignored"].status == "flagged"
+    assert recorder.verdict(trace_id) == "flagged"

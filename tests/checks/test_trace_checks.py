@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 import lucidtrace as lt
 from lucidtrace.probes.checks.runner import run_checks
-from lucidtrace.probes.checks.trace_checks._text import extract_numbers, near_miss
+from lucidtrace.probes.checks.trace_checks._text import extract_numbers, near_miss, quote_found
 from lucidtrace.store.models import DEFAULT_PROJECT_ID, Finding
 from tests.checks.conftest import Recorder
 
@@ -312,3 +312,89 @@ def test_another_value_of_an_observed_quantity_is_flagged_and_arithmetic_is_not(
     for check in ("observation_grounding", "evidence_ignored"):
         (finding,) = _run(sqlite_recorder, right, check)
         assert finding.status == "passed", (check, finding.message)
+
+
+def test_years_and_versions_one_digit_apart_are_no_miscopies(sqlite_recorder: Recorder) -> None:
+    def population() -> None:
+        with lt.tool_call("search", {"query": "NYC population"}) as call:
+            call.set_result("New York City population: 8,258,035 (2022 estimate).")
+        lt.answer("The latest figure is 8,258,035, from 2022; no 2023 estimate was in the results.")
+
+    def version() -> None:
+        with lt.tool_call("shell", {"cmd": "python --version"}) as call:
+            call.set_result("Python 3.11.4")
+        lt.answer("Python 3.11.4 is installed; 3.12 is not.")
+
+    nyc = sqlite_recorder.record(population, question="Population of New York City in 2023?")
+    for check in ("observation_grounding", "evidence_ignored"):
+        (finding,) = _run(sqlite_recorder, nyc, check)
+        assert finding.status == "passed", (check, finding.message)
+    python = sqlite_recorder.record(version, question="Which Python version is installed?")
+    (ignored,) = _run(sqlite_recorder, python, "evidence_ignored")
+    assert ignored.status == "passed", ignored.message
+    (grounding,) = _run(sqlite_recorder, python, "observation_grounding")
+    # 3.12 is in no observation, but it is no miscopy of 3.11.
+    assert grounding.evidence.get("kind") != "contradicted", grounding.message
+    # A miscopied count is still one.
+    (typo,) = extract_numbers("8,285,035")
+    assert near_miss(typo, 8_258_035)
+    (year,) = extract_numbers("in 2023")
+    assert not near_miss(year, 2022)
+
+
+def test_a_quote_with_its_negation_dropped_or_words_scattered_is_not_found(
+    sqlite_recorder: Recorder,
+) -> None:
+    result = (
+        "The API allows 100 requests per minute per key, and enterprise keys are not exempt "
+        "from this limit."
+    )
+
+    def agent(quote: str) -> None:
+        with lt.tool_call("search", {"query": "API rate limit"}) as call:
+            call.set_result(result)
+        lt.thought(f'The search said "{quote}".')
+        lt.answer("See above.")
+
+    flipped = sqlite_recorder.record(lambda: agent("enterprise keys are exempt from this limit"))
+    (finding,) = _run(sqlite_recorder, flipped, "observation_grounding")
+    assert finding.status == "flagged"
+    assert finding.evidence["kind"] == "unsupported_quote"
+    assert finding.evidence["found"] == "enterprise keys are exempt from this limit"
+    faithful = sqlite_recorder.record(
+        lambda: agent("enterprise keys are not exempt from this limit")
+    )
+    (finding,) = _run(sqlite_recorder, faithful, "observation_grounding")
+    assert finding.status == "passed", finding.message
+    source = (
+        "Berlin is the capital of Germany. Paris is a large city in France and a fashion capital."
+    )
+    assert not quote_found("Paris is the capital of Germany", [source])
+    assert quote_found("Berlin is the capital of Germany", [source])
+    assert not quote_found("the drug is not safe for children", ["The drug is safe for children."])
+
+
+@pytest.mark.parametrize(
+    ("thought", "tool", "args", "flagged"),
+    [
+        # Any word of the name may say what the tool is; an unknown kind is judged by arguments.
+        ("Let me look up the weather forecast for Paris.", "get_current_conditions",
+         {"city": "Paris"}, False),
+        ("I'll compute 17 * 23 with the calculator.", "python_eval", {"code": "17*23"}, False),
+        ("I'll compute 17 * 23 with the calculator.", "web_search", {"query": "17*23"}, True),
+        ("Let me look up the weather forecast for Paris.", "get_current_conditions",
+         {"city": "Lyon"}, True),
+    ],
+)  # fmt: skip
+def test_a_tool_of_the_announced_kind_under_another_name_carries_out_the_plan(
+    sqlite_recorder: Recorder, thought: str, tool: str, args: dict[str, str], flagged: bool
+) -> None:
+    def agent() -> None:
+        lt.thought(thought)
+        with lt.tool_call(tool, args) as call:
+            call.set_result("done")
+        lt.answer("done")
+
+    trace_id = sqlite_recorder.record(agent)
+    (finding,) = _run(sqlite_recorder, trace_id, "plan_action_consistency")
+    assert finding.status == ("flagged" if flagged else "passed"), finding.message

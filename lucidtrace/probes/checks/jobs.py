@@ -405,7 +405,13 @@ def _fail_job(session: Session, job: CheckJob, error: str, *, record: bool = Tru
         f"the check could not run after {job.attempts} attempt(s) "
         f"(job {job.id}, model {job.model or 'default'}): {error}"
     )[:_ERROR_LIMIT]
+    # The failure replaces the check's earlier findings, as a completed run would.
+    from lucidtrace.probes.checks.runner import delete_check_findings  # noqa: PLC0415 - cycle
+
     for name in list(job.checks) or ["check_job"]:
+        delete_check_findings(
+            session, project_id=job.project_id, trace_id=job.trace_id, check_name=name
+        )
         try:
             version = get_check(name).version
         except KeyError:

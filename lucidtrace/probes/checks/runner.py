@@ -14,6 +14,7 @@ An attribution map a check returns is stored as an ``attributions`` row: ``token
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -38,6 +39,7 @@ __all__ = [
     "check_exported",
     "check_ingested",
     "claim_job",
+    "delete_check_findings",
     "enqueue_checks",
     "ingest_checks_enabled",
     "is_proxy",
@@ -257,6 +259,9 @@ def _evaluate(
             wrong = [type(r).__name__ for r in results if not isinstance(r, CheckResult)]
             if wrong:
                 raise TypeError(f"run() must return CheckResult objects, not {', '.join(wrong)}")
+            # A malformed value (a score that is no number, a bad step) is this check's error,
+            # found here rather than when storing, where it would cost the other checks' results.
+            results = [_normalised(result) for result in results]
             if not results:
                 results = [
                     CheckResult(
@@ -282,7 +287,9 @@ def _store_outcomes(
     identity = getattr(model, "identity", None)
     stored: list[Finding] = []
     for outcome in outcomes:
-        _delete_findings(session, project_id=project_id, trace_id=trace_id, check_name=outcome.name)
+        delete_check_findings(
+            session, project_id=project_id, trace_id=trace_id, check_name=outcome.name
+        )
         for result in outcome.results:
             stored.append(
                 _store_result(
@@ -386,7 +393,10 @@ def _error_result(error: BaseException, threshold: float) -> CheckResult:
     )
 
 
-def _delete_findings(session: Session, *, project_id: str, trace_id: str, check_name: str) -> None:
+def delete_check_findings(
+    session: Session, *, project_id: str, trace_id: str, check_name: str
+) -> None:
+    """Delete a check's findings on a trace, with their attribution maps."""
     old_ids = sa.select(Finding.id).where(
         Finding.project_id == project_id,
         Finding.trace_id == trace_id,
@@ -434,14 +444,14 @@ def _store_result(
         project_id=project_id,
         trace_id=trace_id,
         step_span_id=result.step[0] if result.step else None,
-        step_seq=int(result.step[1]) if result.step else None,
+        step_seq=result.step[1] if result.step else None,
         check_name=check_name,
         check_version=check_version,
         status=result.status,
-        score=_finite(result.score),
-        threshold=_finite(result.threshold),
+        score=result.score,
+        threshold=result.threshold,
         message=message,
-        evidence=_jsonable(dict(result.evidence)),
+        evidence=dict(result.evidence),
         model_id=model_id,
         weights_hash=weights_hash,
         proxy=proxy,
@@ -473,6 +483,28 @@ def _attribution_row(saved: SavedAttribution, *, finding: Finding, created_ns: i
         scores=list(data.get("scores") or []),
         segments={"items": data.get("segments") or [], **rest},
         created_ns=created_ns,
+    )
+
+
+def _normalised(result: CheckResult) -> CheckResult:
+    """``result`` with storable values: finite scores, a ``(span_id, seq)`` step, JSON evidence.
+
+    Raises:
+        TypeError, ValueError: A value cannot be stored (the check's error).
+    """
+    step = result.step
+    if step is not None:
+        span_id, seq = step
+        if not isinstance(span_id, str) or isinstance(seq, bool):
+            raise TypeError(f"step must be (span_id, seq), not {step!r}")
+        step = (span_id, int(seq))
+    return dataclasses.replace(
+        result,
+        message=str(result.message),
+        score=_finite(result.score),
+        threshold=_finite(result.threshold),
+        evidence=_jsonable(dict(result.evidence)),
+        step=step,
     )
 
 

@@ -10,14 +10,21 @@ when it is stated as approximate ("about", "around", "roughly", "~", ...) and wi
 :data:`APPROX_PLACES` units of its last stated digit, or as a percentage of a recorded fraction
 (``25%`` for 0.25). A stated number is a *near miss* of a recorded one (the typical slip when
 copying a tool result) when its digits, at the stated precision, differ by one dropped, added,
-changed or swapped digit, or by a power of ten.
+changed or swapped digit, or by a power of ten. Years (whole numbers from 1000 to 2100 written
+without separator, decimals, scale or percent: "2022" and "2023") and dotted version numbers
+("3.11.4" and "3.12") are never near misses: one digit apart is another year or release, not a
+slip.
+
+Quotes: a quoted passage is found in a source when it occurs there word for word, or nearly so
+within one contiguous passage (a sentence, or a window of twice the quote's length), and with the
+same polarity as that passage (a negation added or dropped reverses what it says).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 __all__ = [
@@ -30,10 +37,12 @@ __all__ = [
     "extract_quotes",
     "find_number",
     "near_miss",
+    "near_miss_exempt",
     "normalize",
     "number_matches",
     "polarity_terms",
     "quote_found",
+    "quote_support",
     "sentences",
     "stem",
     "strip_citations",
@@ -84,6 +93,11 @@ the announced part is the ``rest`` group."""
 _DATE_OR_TIME = re.compile(
     r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b|\b\d{1,2}:\d{2}\b"
 )
+_VERSION_CONTEXT = re.compile(
+    r"\b(?:version|ver\.?|release|python|node(?:\.js)?|ubuntu|debian|kernel|java|php|ruby)\s*$",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\d{4}")
 _IDENTIFIER = re.compile(r"\b[A-Za-z][\w.-]*[:#/-]\w*\d[\w:/#.-]*")
 _CITATION_MARK = re.compile(r"\[[^\[\]\s]{1,200}\]")
 _QUOTE = re.compile(r"\"([^\"]{4,300})\"|\u201c([^\u201d]{4,300})\u201d|'([^']{8,300})'(?!\w)")
@@ -193,6 +207,7 @@ class NumberMention:
         approx: Stated as approximate ("about ...").
         percent: Written with ``%`` or "percent".
         digits: The significant digits as written (for near-miss comparison).
+        version: Part of a dotted version number ("3.11" of "3.11.4", or "version 3.12").
     """
 
     value: float
@@ -203,6 +218,12 @@ class NumberMention:
     approx: bool
     percent: bool
     digits: str
+    version: bool = False
+
+    @property
+    def year_like(self) -> bool:
+        """Whether the mention reads as a year: 1000 to 2100, four bare digits ("2022")."""
+        return bool(_YEAR.fullmatch(self.text)) and 1000 <= self.value <= 2100
 
 
 def normalize(text: str) -> str:
@@ -272,6 +293,10 @@ def extract_numbers(text: str, *, min_value: float = 0.0) -> list[NumberMention]
             continue
         before = cleaned[max(0, match.start() - 24) : match.start()]
         digits = re.sub(r"\D", "", raw.split(".")[0] + (raw.split(".")[1] if "." in raw else ""))
+        version = bool(decimals) and (
+            bool(re.match(r"\.\d", cleaned[match.end() :]))
+            or bool(_VERSION_CONTEXT.search(before.rstrip()))
+        )
         found.append(
             NumberMention(
                 value=value * scale,
@@ -282,6 +307,7 @@ def extract_numbers(text: str, *, min_value: float = 0.0) -> list[NumberMention]
                 approx=bool(_APPROX.search(before.rstrip())),
                 percent=percent,
                 digits=digits.lstrip("0") or "0",
+                version=version,
             )
         )
     return found
@@ -330,9 +356,12 @@ def near_miss(stated: NumberMention, recorded: float) -> bool:
     """Whether ``stated`` looks like a miscopy of ``recorded`` (not a match, but close in digits).
 
     One digit dropped, added, changed or two neighbours swapped (numbers of three or more
-    significant digits), or the same digits off by a power of ten.
+    significant digits), or the same digits off by a power of ten. A year or a version number
+    is never a near miss (see the module docstring).
     """
     if number_matches(stated, recorded) or recorded == 0 or stated.value == 0:
+        return False
+    if stated.year_like or stated.version:
         return False
     place = 2 * stated.unit
     mine = _digits_at(stated.value, place)
@@ -359,14 +388,31 @@ def _digits_at(value: float, place: float) -> str:
     return text.lstrip("0") or "0"
 
 
-def find_number(stated: NumberMention, recorded: Iterable[float]) -> tuple[str, float | None]:
-    """``("match", value)``, ``("near", value)`` or ``("none", None)`` against recorded values."""
+def near_miss_exempt(mentions: Iterable[NumberMention]) -> set[float]:
+    """Values of recorded mentions that no stated number can be a near miss of (years, versions).
+
+    Pass it as ``exempt`` to :func:`find_number`.
+    """
+    return {mention.value for mention in mentions if mention.year_like or mention.version}
+
+
+def find_number(
+    stated: NumberMention, recorded: Iterable[float], *, exempt: Collection[float] = ()
+) -> tuple[str, float | None]:
+    """``("match", value)``, ``("near", value)`` or ``("none", None)`` against recorded values.
+
+    Args:
+        stated: The number as stated.
+        recorded: Recorded values.
+        exempt: Recorded values that are years or version numbers (:func:`near_miss_exempt`):
+            matched, but never reported as near misses.
+    """
     values = list(recorded)
     for value in values:
         if number_matches(stated, value):
             return "match", value
     for value in values:
-        if near_miss(stated, value):
+        if value not in exempt and near_miss(stated, value):
             return "near", value
     return "none", None
 
@@ -462,20 +508,98 @@ def polarity_terms(text: str) -> dict[str, bool]:
 
 
 def quote_found(quote: str, sources: Sequence[str]) -> bool:
-    """Whether a quoted passage occurs in one of the sources (normalised, or nearly word-for-word).
+    """Whether a quoted passage occurs in one of the sources with the same meaning.
 
-    Nearly: at least 80% of the quote's content words occur in one source and every number in
-    the quote matches a number there.
+    Word for word (normalised), or nearly: within one contiguous passage of a source (a
+    sentence, or a window of twice the quote's length inside one), at least 80% of the quote's
+    content words occur and every number in the quote matches a number there. Either way the
+    quote must have the passage's polarity: a negation added or dropped ("keys are exempt" from
+    "keys are not exempt") is no quote of it.
+    """
+    return quote_support(quote, sources) >= 1.0
+
+
+def quote_support(quote: str, sources: Sequence[str]) -> float:
+    """1.0 when :func:`quote_found`; else the best share of the quote's words in one passage.
+
+    0.0 when a passage holds (nearly) all of the quote's words with the opposite polarity: the
+    quote reverses what the source says.
     """
     wanted = normalize(quote).strip(" .,;:")
+    if not wanted:
+        return 0.0
+    best = 0.0
     for source in sources:
-        if wanted and wanted in normalize(source):
-            return True
+        plain = normalize(source)
+        start = plain.find(wanted)
+        while start >= 0:
+            # The three words before the quote, within its clause ("not" + "exempt ...").
+            clause = re.split(r"[.!?;:,]", plain[:start])[-1]
+            context = " ".join(clause.split()[-3:])
+            if _same_polarity(wanted, f"{context} {wanted}"):
+                return 1.0
+            start = plain.find(wanted, start + 1)
     numbers = extract_numbers(quote)
+    reversed_ = False
     for source in sources:
-        if word_overlap(quote, source) < 0.8:
+        for passage in _passages(quote, source):
+            overlap = word_overlap(quote, passage)
+            if overlap < 0.8 and overlap <= best:
+                continue
+            if not _same_polarity(quote, _matched_span(quote, passage)):
+                reversed_ = reversed_ or overlap >= 0.8
+                continue
+            if overlap >= 0.8:
+                values = [mention.value for mention in extract_numbers(passage)]
+                if all(find_number(number, values)[0] == "match" for number in numbers):
+                    return 1.0
+            best = max(best, overlap)
+    return 0.0 if reversed_ else best
+
+
+def _passages(quote: str, source: str) -> Iterable[str]:
+    """Contiguous passages of ``source`` that ``quote`` may come from.
+
+    Runs of as many sentences as the quote has, cut into windows of twice the quote's length
+    where longer.
+    """
+    size = max(1, len(sentences(quote)))
+    width = 2 * max(2, len(quote.split()))
+    step = max(1, width // 4)
+    parts = sentences(source)
+    for first in range(max(1, len(parts) - size + 1)):
+        words = " ".join(parts[first : first + size]).split()
+        if len(words) <= width:
+            yield " ".join(words)
             continue
-        values = [mention.value for mention in extract_numbers(source)]
-        if all(find_number(number, values)[0] == "match" for number in numbers):
-            return True
-    return False
+        for start in range(0, len(words) - width + step, step):
+            yield " ".join(words[start : start + width])
+
+
+def _matched_span(quote: str, passage: str) -> str:
+    """The part of ``passage`` from three words before the first to the last quoted word."""
+    wanted = content_words(quote)
+    words = _WORD.findall(strip_citations(passage))
+    hits = [
+        index
+        for index, word in enumerate(words)
+        if word.lower() not in STOPWORDS and len(word) > 2 and stem(word) in wanted
+    ]
+    if not hits:
+        return passage
+    return " ".join(words[max(0, hits[0] - 3) : hits[-1] + 1])
+
+
+def _negations(text: str) -> int:
+    words = re.findall(r"[a-z][a-z']*", text.lower().replace("\u2019", "'"))
+    return sum(1 for word in words if word in _NEGATIONS or word.endswith("n't"))
+
+
+def _same_polarity(quote: str, passage: str) -> bool:
+    """Whether a quote asserts what the passage asserts (polar predicates, else negations)."""
+    mine = polarity_terms(quote)
+    theirs = polarity_terms(passage)
+    shared = [key for key in mine if key in theirs and key != "yes"]
+    if shared:
+        return all(mine[key] == theirs[key] for key in shared)
+    return _negations(quote) % 2 == _negations(passage) % 2

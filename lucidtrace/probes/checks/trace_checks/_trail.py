@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lucidtrace.store.repository import TraceDetail
 
-__all__ = ["WORD_TO_CATEGORY", "Seen", "Trail", "TrailEntry", "args_text", "tool_category"]
+__all__ = [
+    "WORD_TO_CATEGORY",
+    "Seen",
+    "Trail",
+    "TrailEntry",
+    "args_text",
+    "tool_categories",
+    "tool_category",
+]
 
 _TOOL_WORDS: dict[str, tuple[str, ...]] = {
     "search": (
@@ -37,15 +45,30 @@ WORD_TO_CATEGORY = {word: category for category, words in _TOOL_WORDS.items() fo
 """A word of a tool's name (or of a sentence naming a tool) -> the kind of tool."""
 
 
-def tool_category(tool_name: str) -> str:
-    """The kind of tool a name denotes (``web_search`` -> ``search``), else the name itself."""
+def _name_words(tool_name: str) -> list[str]:
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", tool_name)
-    words = [word for word in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if word]
+    return [word for word in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if word]
+
+
+def tool_category(tool_name: str) -> str:
+    """The kind of tool a name denotes (``web_search`` -> ``search``), else the name itself.
+
+    The first word of the name with a known kind decides; :func:`tool_categories` gives all.
+    """
+    words = _name_words(tool_name)
     for word in words:
         category = WORD_TO_CATEGORY.get(word)
         if category is not None:
             return category
     return "_".join(words) or tool_name.lower()
+
+
+def tool_categories(tool_name: str) -> set[str]:
+    """Every kind of tool a word of the name denotes (``python_eval``: python and calculator).
+
+    Empty when no word of the name is known (``get_current_conditions``).
+    """
+    return {WORD_TO_CATEGORY[word] for word in _name_words(tool_name) if word in WORD_TO_CATEGORY}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from lucidtrace.probes.checks.trace_checks._text import (
     derived,
     extract_numbers,
     find_number,
+    near_miss_exempt,
     number_matches,
     polarity_terms,
     sentences,
@@ -173,23 +174,24 @@ def _number_contradiction(sentence: str, observed: list[Seen], question: str) ->
     numbers = extract_numbers(sentence, min_value=_MIN_NUMBER)
     if not numbers:
         return None
-    recorded = [
-        (mention.value, seen) for seen in observed for mention in extract_numbers(seen.text)
-    ]
+    mentions = [(mention, seen) for seen in observed for mention in extract_numbers(seen.text)]
+    recorded = [(mention.value, seen) for mention, seen in mentions]
     values = [observed_value for observed_value, _ in recorded]
+    exempt = near_miss_exempt(mention for mention, _ in mentions)
     question_values = [mention.value for mention in extract_numbers(question)]
     best: _Found | None = None
     for number in numbers:
-        status, near = find_number(number, values)
+        # A number the question states is the user's own, not a miscopied observation.
+        if any(number_matches(number, value) for value in question_values):
+            continue
+        status, near = find_number(number, values, exempt=exempt)
         if status == "match":
             continue
         candidate: _Found | None
         if status == "near" and near is not None:
             seen = next(s for v, s in reversed(recorded) if v == near)
             candidate = (1.0, sentence, seen, seen.text[:300], _fmt(near), number.text)
-        elif derived(number, [*values, *question_values]) or any(
-            number_matches(number, value) for value in question_values
-        ):
+        elif derived(number, [*values, *question_values]):
             continue
         else:
             candidate = _other_value(sentence, number, observed, question)
@@ -385,6 +387,8 @@ def _polar(key: str, value: bool) -> str:
 
 
 def _fmt(value: float) -> str:
+    if value == int(value) and 1000 <= value <= 2100:
+        return str(int(value))  # a year: "2022", not "2,022"
     if value == int(value) and abs(value) < 1e18:
         return f"{int(value):,}"
     return f"{value:,.6g}"

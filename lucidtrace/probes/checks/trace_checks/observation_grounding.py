@@ -12,9 +12,10 @@ where they came from the question or an earlier result):
   :mod:`~lucidtrace.probes.checks.trace_checks._text`) or one arithmetic step between two
   recorded numbers (sum, difference, product, ratio, percentage); *contradicted* when they are a
   near miss of a recorded number (a dropped, added, changed or swapped digit; off by a power of
-  ten); otherwise *unsupported*;
+  ten; never for a year or a version number); otherwise *unsupported*;
 * quoted passages in a sentence that reports a result ("the search said "..."") or in the
-  answer: supported when a recorded observation contains them (nearly) word for word;
+  answer: supported when a recorded observation contains them (nearly) word for word, within
+  one passage and with its polarity (a negation added or dropped is no quote);
 * claimed tool results ("the calculator returned ...", "according to the weather service ..."):
   unsupported when no tool of that kind was called before the step.
 
@@ -38,15 +39,16 @@ from lucidtrace.probes.checks.trace_checks._text import (
     extract_numbers,
     extract_quotes,
     find_number,
-    quote_found,
+    near_miss_exempt,
+    quote_support,
     sentences,
-    word_overlap,
 )
 from lucidtrace.probes.checks.trace_checks._trail import (
     WORD_TO_CATEGORY,
     Seen,
     Trail,
     TrailEntry,
+    tool_categories,
     tool_category,
 )
 
@@ -230,12 +232,16 @@ def _check_step(
     # The agent's own tool arguments are no source: a number it typed into a search query
     # ("Mount Everest height 8,978.25 m") is its own guess, not something it observed. Only the
     # question, tool results and retrieved documents ground a claim (and arithmetic on them).
-    recorded: list[tuple[float, Seen | None]] = [
-        (mention.value, seen)
+    mentions = [
+        (mention, seen)
         for seen in sources
         if seen.kind != "action"
         for mention in extract_numbers(seen.text)
     ]
+    recorded: list[tuple[float, Seen | None]] = [
+        (mention.value, seen) for mention, seen in mentions
+    ]
+    exempt = near_miss_exempt(mention for mention, _ in mentions)
     recorded.extend((value, None) for value in grounded)
     values = [value for value, _ in recorded]
     problems: list[_Problem] = []
@@ -247,7 +253,7 @@ def _check_step(
     )
     for mention in extract_numbers(asserted, min_value=_MIN_CLAIM_NUMBER):
         claims += 1
-        status, value = find_number(mention, values)
+        status, value = find_number(mention, values, exempt=exempt)
         if status == "match" or (status == "none" and derived(mention, values)):
             supported.append(mention.value)
             # A grounded intermediate result supports the next step of a written-out
@@ -279,8 +285,8 @@ def _check_step(
             continue
         for quote in extract_quotes(sentence):
             claims += 1
-            best = max((word_overlap(quote, text) for text in observed_texts), default=0.0)
-            if quote_found(quote, observed_texts):
+            best = quote_support(quote, observed_texts)
+            if best >= 1.0:
                 continue
             problems.append(
                 _Problem(round(1.0 - best, 4), "unsupported_quote", entry.text, quote, None, None)
@@ -315,7 +321,11 @@ def _claimed_tool(sentence: str, cue: re.Match[str]) -> str | None:
 
 def _tool_called(category: str, sources: Iterable[Seen]) -> bool:
     for seen in sources:
-        if seen.kind == "observation" and seen.tool and tool_category(seen.tool) == category:
+        if (
+            seen.kind == "observation"
+            and seen.tool
+            and (tool_category(seen.tool) == category or category in tool_categories(seen.tool))
+        ):
             return True
         if seen.kind == "document" and category == "search":
             return True
@@ -325,6 +335,8 @@ def _tool_called(category: str, sources: Iterable[Seen]) -> bool:
 
 
 def _fmt(value: float) -> str:
+    if value == int(value) and 1000 <= value <= 2100:
+        return str(int(value))  # a year: "2022", not "2,022"
     if value == int(value) and abs(value) < 1e18:
         return f"{int(value):,}"
     return f"{value:,.6g}"

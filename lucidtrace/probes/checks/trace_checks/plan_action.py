@@ -6,7 +6,10 @@ Oslo". The check reads the kind of tool it announces (from verbs and nouns: sear
 compute, the weather, a tool name used in the trace) and the terms of its object (numbers,
 names, content words), then compares them with the next ACTION: another kind of tool is a
 mismatch (score 1.0); the same kind with other arguments scores by the share of the announced
-terms missing from the arguments.
+terms missing from the arguments. The action is of the announced kind when any word of its
+tool's name is (``python_eval`` carries out "use the calculator"). A tool whose name says
+nothing known about its kind (``get_current_conditions``) is judged by its arguments only,
+unless the plan named another tool of the trace.
 
 What it cannot show: a plan with no tool words ("I'll think about it"), a plan carried out a
 few actions later on purpose, or arguments written in other words than the plan (synonyms).
@@ -31,6 +34,7 @@ from lucidtrace.probes.checks.trace_checks._trail import (
     Trail,
     TrailEntry,
     args_text,
+    tool_categories,
     tool_category,
 )
 
@@ -150,11 +154,12 @@ class PlanActionConsistency:
 class _Plan:
     """An announced action: the kinds of tool it names (most specific first) and its object."""
 
-    def __init__(self, sentence: str, categories: list[str], obj: str) -> None:
+    def __init__(self, sentence: str, categories: list[str], obj: str, named: set[str]) -> None:
         self.sentence = sentence
         self.categories = categories
         self.category = categories[0]
         self.obj = obj
+        self.named = named  # tools of the trace the plan names
 
 
 def _last_plan(text: str, tool_names: set[str]) -> _Plan | None:
@@ -168,7 +173,8 @@ def _last_plan(text: str, tool_names: set[str]) -> _Plan | None:
         categories = _categories_of(rest, tool_names)
         if not categories:
             continue
-        found = _Plan(sentence.strip(), categories, _object_of(rest))
+        named = {tool for tool in tool_names if _names_tool(rest, tool)}
+        found = _Plan(sentence.strip(), categories, _object_of(rest), named)
     return found
 
 
@@ -181,13 +187,35 @@ def _categories_of(rest: str, tool_names: set[str]) -> list[str]:
     lowered = rest.lower()
     ranked: list[tuple[int, int, str]] = []
     for tool in tool_names:
-        for form in {tool.lower(), tool.lower().replace("_", " ")}:
+        for form in _forms(tool):
             position = lowered.find(form)
-            if position >= 0 and len(form) >= 3:
+            if position >= 0:
                 ranked.append((0, position, tool_category(tool)))
     for rank, (pattern, category) in enumerate(_CUES, start=1):
         ranked.extend((rank, m.start(), category) for m in pattern.finditer(rest))
     return list(dict.fromkeys(category for _, _, category in sorted(ranked)))
+
+
+def _forms(tool: str) -> set[str]:
+    return {form for form in {tool.lower(), tool.lower().replace("_", " ")} if len(form) >= 3}
+
+
+def _names_tool(rest: str, tool: str) -> bool:
+    lowered = rest.lower()
+    return any(form in lowered for form in _forms(tool))
+
+
+def _other_kind(plan: _Plan, action: TrailEntry) -> bool:
+    """Whether the action's tool is another kind than any the plan announces."""
+    name = action.tool_name or ""
+    kinds = tool_categories(name)
+    if (kinds | {tool_category(name)}) & set(plan.categories):
+        return False
+    if kinds:
+        return True
+    # A name that says nothing known about the tool's kind: judged by its arguments, unless
+    # the plan named another tool of the trace.
+    return bool(plan.named) and name not in plan.named
 
 
 def _object_of(rest: str) -> str:
@@ -217,10 +245,9 @@ def _key_terms(obj: str) -> tuple[list[Any], set[str]]:
 
 def _mismatch(plan: _Plan, action: TrailEntry) -> tuple[float, str, str]:
     """(score, expected, found) of a plan against the action that followed."""
-    actual = tool_category(action.tool_name or "")
     arguments = args_text(action.tool_args)
     found = f"{action.tool_name}({arguments[:160]})"
-    if actual not in plan.categories:
+    if _other_kind(plan, action):
         # "Look up the weather" is carried out by a weather tool: any kind the plan names counts.
         return 1.0, f"a {plan.category} tool", found
     numbers, names = _key_terms(plan.obj)
@@ -256,7 +283,7 @@ def _flag(
     expected: str,
     found: str,
 ) -> CheckResult:
-    if score >= 1.0 and tool_category(action.tool_name or "") not in plan.categories:
+    if score >= 1.0 and _other_kind(plan, action):
         message = (
             f"the stated plan is not what the agent did next: the thought announces "
             f"{expected} (\u201c{plan.sentence[:160]}\u201d), the next action calls "
