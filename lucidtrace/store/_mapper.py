@@ -161,6 +161,28 @@ def split_duplicates(
     return list(kept.values()), replaced, refused
 
 
+def screen_records(
+    records: Iterable[SpanRecord],
+) -> tuple[list[SpanRecord], list[SpanRecord], list[tuple[SpanRecord, str]]]:
+    """The records of a batch that can be stored, one per span id.
+
+    Returns:
+        As :func:`split_duplicates`: the records to store, the replaced ones, and the refused
+        ones with the reason: first those :func:`record_error` refuses, then the span ids
+        already used by another trace of the batch.
+    """
+    valid: list[SpanRecord] = []
+    invalid: list[tuple[SpanRecord, str]] = []
+    for record in records:
+        error = record_error(record)
+        if error is None:
+            valid.append(record)
+        else:
+            invalid.append((record, error))
+    kept, replaced, refused = split_duplicates(valid)
+    return kept, replaced, invalid + refused
+
+
 def derive_span(record: SpanRecord) -> MappedSpan:
     """Map one span record to its rows (pure: no database).
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from lucidtrace.store import ingest as _ingest
-from lucidtrace.store._mapper import record_error, split_duplicates
+from lucidtrace.store._mapper import screen_records
 from lucidtrace.store._records import SpanRecord
 from lucidtrace.store.models import DEFAULT_PROJECT_ID
 
@@ -119,14 +119,7 @@ def ingest_with_fallback(
         stopping: Returns True when retries should stop (shutdown).
     """
     result = FallbackResult()
-    valid: list[SpanRecord] = []
-    for record in records:
-        error = record_error(record)
-        if error is None:
-            valid.append(record)
-        else:
-            result.rejected.append((record, error))
-    valid, result.replaced, refused = split_duplicates(valid)
+    valid, result.replaced, refused = screen_records(records)
     result.rejected.extend(refused)
     if valid:
         _store(

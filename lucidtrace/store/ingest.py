@@ -50,8 +50,7 @@ from lucidtrace.store._mapper import (
     derive_span,
     derive_trace,
     derive_valid_span,
-    record_error,
-    split_duplicates,
+    screen_records,
 )
 from lucidtrace.store._records import SpanEvent, SpanRecord, record_from_readable_span
 from lucidtrace.store.engine import SQLITE_BEGIN_OPTION
@@ -120,16 +119,8 @@ def ingest_spans(
             so is one whose id is stored under another trace (listed in ``clashes`` too).
         project_id: the project the spans belong to (created when missing).
     """
-    rejected: list[str] = []
-    valid: list[SpanRecord] = []
-    for record in records:
-        error = record_error(record)
-        if error is None:
-            valid.append(record)
-        else:
-            rejected.append(f"span {record.name!r:.80}: {error}")
-    kept, _, refused = split_duplicates(valid)
-    rejected.extend(f"span {record.name!r:.80}: {why}" for record, why in refused)
+    kept, _, refused = screen_records(records)
+    rejected = [f"span {record.name!r:.80}: {why}" for record, why in refused]
     items = [derive_valid_span(record) for record in kept]
     clashes: list[tuple[str, str, str]] = []
     now = time.time_ns()

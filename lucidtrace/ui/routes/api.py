@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from lucidtrace.store import (
+    TraceSummary,
     count_sessions,
     count_traces,
     export_trace,
@@ -68,31 +69,10 @@ Offset = Annotated[int, Query(ge=0, le=INT64_MAX, description="Rows to skip.")]
 # ----------------------------------------------------------------------------- response models
 
 
-class TraceItem(BaseModel):
-    """One row of a trace list."""
-
-    trace_id: str
-    name: str | None
-    start_ns: int | None
-    end_ns: int | None
-    duration_ns: int | None
-    step_count: int
-    span_count: int
-    status: str
-    verdict: str
-    session_id: str | None
-    user_id: str | None
-    tags: list[Any]
-    models: list[Any]
-    input_tokens: int
-    output_tokens: int
-    reasoning_tokens: int
-
-
 class TraceList(BaseModel):
     """A page of traces; pass ``next_cursor`` as ``cursor`` for the next page."""
 
-    items: list[TraceItem]
+    items: list[TraceSummary]
     next_cursor: str | None = Field(description="Cursor of the next page; null on the last.")
     total: int | None = Field(
         description="Traces matching the filters, counted up to 10,000, on the first page and "
@@ -164,7 +144,7 @@ class SessionDetail(BaseModel):
     """One session and its traces in start order."""
 
     session: SessionItem
-    traces: list[TraceItem]
+    traces: list[TraceSummary]
     next_cursor: str | None
 
 
@@ -333,7 +313,7 @@ def traces(
     except ValueError as exc:
         raise _bad_request(exc) from exc
     return TraceList(
-        items=[TraceItem.model_validate(item.to_dict()) for item in page.items],
+        items=list(page.items),
         next_cursor=page.next_cursor,
         total=total,
         total_capped=capped,
@@ -545,7 +525,7 @@ def session_detail(
             last_start_ns=summary[2],
             flagged_count=int(summary[3] or 0),
         ),
-        traces=[TraceItem.model_validate(item.to_dict()) for item in page.items],
+        traces=list(page.items),
         next_cursor=page.next_cursor,
     )
 
